@@ -1,0 +1,57 @@
+{#- Yearly counts per partnership and crime type. months_covered counts the months of the audit
+    year with any counted incident in the partnership; pct_change is only given when both years
+    cover the same number of months, so a part year is never compared with a whole one. -#}
+with monthly as (
+    select *, {{ audit_year_start('"month"') }} as period_start
+    from {{ ref('partnership_crime_monthly') }}
+),
+
+coverage as (
+    select partnership_code, period_start, count(distinct "month") as months_covered
+    from monthly
+    group by all
+),
+
+yearly as (
+    select partnership_code, partnership_name, period_start, crime_type, sum(incidents) as incidents
+    from monthly
+    group by all
+),
+
+with_previous as (
+    select
+        y.*,
+        c.months_covered,
+        prev.incidents as previous_year_incidents,
+        prev_c.months_covered as previous_months_covered
+    from yearly as y
+    inner join coverage as c
+        on c.partnership_code = y.partnership_code and c.period_start = y.period_start
+    left join yearly as prev
+        on prev.partnership_code = y.partnership_code
+        and prev.crime_type = y.crime_type
+        and prev.period_start = y.period_start - interval 1 year
+    left join coverage as prev_c
+        on prev_c.partnership_code = y.partnership_code
+        and prev_c.period_start = y.period_start - interval 1 year
+)
+
+select
+    w.partnership_code,
+    w.partnership_name,
+    {{ audit_year_label('w.period_start') }} as audit_year,
+    cast(w.period_start as date) as period_start,
+    cast(w.period_start + interval 1 year - interval 1 day as date) as period_end,
+    cast(w.months_covered as integer) as months_covered,
+    w.crime_type,
+    cast(w.incidents as bigint) as incidents,
+    round(1000.0 * w.incidents / pop.population, 3) as rate_per_1000,
+    cast(w.previous_year_incidents as bigint) as previous_year_incidents,
+    case
+        when w.previous_year_incidents > 0 and w.previous_months_covered = w.months_covered
+            then round(100.0 * (w.incidents - w.previous_year_incidents) / w.previous_year_incidents, 1)
+    end as pct_change
+from with_previous as w
+left join {{ ref('int_partnership_populations') }} as pop
+    on pop.partnership_code = w.partnership_code
+order by w.partnership_code, w.period_start, w.crime_type

@@ -1,0 +1,162 @@
+"""Region configuration: one YAML file describes a region, its lookups and its sources.
+
+The keys are a public contract (documented in the README). Relative paths resolve against the
+folder of the YAML file so a region folder can be moved or shared as a whole.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ONS_CODE = re.compile(r"^[A-Z]\d{8}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+_TOP_KEYS = {"name", "audit_year_start_month", "geography", "partnerships", "sources"}
+_GEOGRAPHY_KEYS = {"lsoa_lookup", "partnership_lookup", "population", "finer"}
+_FINER_KEYS = {"lsoa_lookup", "partnership_lookup"}
+_PARTNERSHIP_KEYS = {"police_force_areas", "codes"}
+_SOURCE_KEYS = {"police_uk"}
+
+
+class RegionConfigError(ValueError):
+    """The region YAML cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class FinerLookups:
+    """An older LSOA -> LAD and LAD -> CSP pair used to place LSOAs of LADs split between CSPs."""
+
+    lsoa_lookup: Path
+    partnership_lookup: Path
+
+
+@dataclass(frozen=True)
+class Region:
+    """A validated region: every path absolute, every code checked for format."""
+
+    name: str
+    source: Path
+    audit_year_start_month: int
+    lsoa_lookup: Path
+    partnership_lookup: Path
+    population: Path | None
+    police_force_areas: tuple[str, ...] = field(default_factory=tuple)
+    partnership_codes: tuple[str, ...] = field(default_factory=tuple)
+    police_uk: Path | None = None
+    finer: FinerLookups | None = None
+
+
+def _fail(path: Path, key: str, message: str) -> RegionConfigError:
+    return RegionConfigError(f"{path}: key '{key}': {message}")
+
+
+def _mapping(path: Path, key: str, value: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, key, f"must be a mapping with keys {sorted(allowed)}, got {type(value).__name__}")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise _fail(path, f"{key}.{unknown[0]}", f"unknown key (allowed: {sorted(allowed)})")
+    return value
+
+
+def _path(base: Path, path: Path, key: str, value: Any, *, must_exist: bool = True) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(path, key, "must be a non-empty path string")
+    resolved = (base / value).resolve()
+    if must_exist and not resolved.exists():
+        raise _fail(path, key, f"{value!r} does not exist (resolved to {resolved})")
+    return resolved
+
+
+def _codes(path: Path, key: str, value: Any, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise _fail(path, key, "must be a non-empty list of ONS codes")
+    codes = []
+    for item in value:
+        code = str(item).strip()
+        if not ONS_CODE.match(code) or not code.startswith(prefixes):
+            wanted = " or ".join(f"{p}######" for p in prefixes)
+            raise _fail(path, key, f"{item!r} is not an ONS code of the form {wanted}")
+        codes.append(code)
+    if len(set(codes)) != len(codes):
+        raise _fail(path, key, "lists a code more than once")
+    return tuple(codes)
+
+
+def load_region(path: str | Path) -> Region:
+    """Read and validate a region YAML; raise RegionConfigError naming the key on any problem."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise RegionConfigError(f"{path}: region file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RegionConfigError(f"{path}: not valid YAML: {exc}") from exc
+    doc = _mapping(path, "<top level>", raw, _TOP_KEYS)
+    base = path.parent
+
+    for required in ("name", "geography", "partnerships", "sources"):
+        if required not in doc:
+            raise _fail(path, required, "is required")
+    name = str(doc["name"])
+    if not NAME.match(name):
+        raise _fail(path, "name", "must be 1-64 letters, digits, '.', '_' or '-' (it names files)")
+
+    start = doc.get("audit_year_start_month", 4)
+    if not isinstance(start, int) or isinstance(start, bool) or not 1 <= start <= 12:
+        raise _fail(path, "audit_year_start_month", f"must be a month number 1-12, got {start!r}")
+
+    geo = _mapping(path, "geography", doc["geography"], _GEOGRAPHY_KEYS)
+    for required in ("lsoa_lookup", "partnership_lookup"):
+        if required not in geo:
+            raise _fail(path, f"geography.{required}", "is required")
+    finer = None
+    if geo.get("finer") is not None:
+        fin = _mapping(path, "geography.finer", geo["finer"], _FINER_KEYS)
+        for required in _FINER_KEYS:
+            if required not in fin:
+                raise _fail(path, f"geography.finer.{required}", "is required")
+        finer = FinerLookups(
+            lsoa_lookup=_path(base, path, "geography.finer.lsoa_lookup", fin["lsoa_lookup"]),
+            partnership_lookup=_path(
+                base, path, "geography.finer.partnership_lookup", fin["partnership_lookup"]
+            ),
+        )
+
+    parts = _mapping(path, "partnerships", doc["partnerships"], _PARTNERSHIP_KEYS)
+    if ("police_force_areas" in parts) == ("codes" in parts):
+        raise _fail(path, "partnerships", "give exactly one of 'police_force_areas' or 'codes'")
+    # English PFAs are E23, Welsh W15; English CSPs E22, Welsh W14.
+    pfas = (
+        _codes(path, "partnerships.police_force_areas", parts["police_force_areas"], ("E23", "W15"))
+        if "police_force_areas" in parts
+        else ()
+    )
+    csps = _codes(path, "partnerships.codes", parts["codes"], ("E22", "W14")) if "codes" in parts else ()
+
+    sources = _mapping(path, "sources", doc["sources"], _SOURCE_KEYS)
+    if not sources:
+        raise _fail(path, "sources", "lists no source; add at least 'police_uk'")
+    police = _path(base, path, "sources.police_uk", sources["police_uk"]) if "police_uk" in sources else None
+    if police is not None and not police.is_dir():
+        raise _fail(path, "sources.police_uk", f"{police} is not a folder")
+
+    return Region(
+        name=name,
+        source=path,
+        audit_year_start_month=start,
+        lsoa_lookup=_path(base, path, "geography.lsoa_lookup", geo["lsoa_lookup"]),
+        partnership_lookup=_path(base, path, "geography.partnership_lookup", geo["partnership_lookup"]),
+        population=_path(base, path, "geography.population", geo["population"])
+        if geo.get("population") is not None
+        else None,
+        police_force_areas=pfas,
+        partnership_codes=csps,
+        police_uk=police,
+        finer=finer,
+    )

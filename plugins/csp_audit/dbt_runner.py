@@ -1,0 +1,90 @@
+"""Run dbt against the warehouse in a child process.
+
+A child process (rather than dbt's in-process runner) keeps dbt's global state, logging and
+memory out of the Airflow task, can be killed cleanly, and is what a data engineer would type.
+Failures are read back from ``run_results.json`` so the error names the model or test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from csp_audit.paths import dbt_project_dir
+
+
+class DbtFailed(RuntimeError):
+    """dbt build did not succeed; the message names the failing nodes."""
+
+
+@dataclass(frozen=True)
+class DbtSummary:
+    passed: int
+    warned: int
+    elapsed_s: float
+
+
+def dbt_executable() -> str:
+    beside = Path(sys.executable).with_name("dbt")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("dbt")
+    if not found:
+        raise DbtFailed("the dbt executable was not found beside Python or on PATH")
+    return found
+
+
+def target_dir(warehouse: Path) -> Path:
+    """dbt's artefacts go beside the warehouse (not into the project folder, which may be read-only)."""
+    return warehouse.parent / f"{warehouse.stem}.dbt-target"
+
+
+def dbt_build(warehouse: Path, variables: dict[str, Any], *, select: str | None = None) -> DbtSummary:
+    """``dbt build`` (models, seeds, tests in DAG order) against this warehouse file."""
+    target = target_dir(warehouse)
+    args = [
+        dbt_executable(),
+        "build",
+        "--project-dir", str(dbt_project_dir()),
+        "--profiles-dir", str(dbt_project_dir()),
+        "--target-path", str(target),
+        "--log-path", str(target / "logs"),
+        "--vars", json.dumps(variables, sort_keys=True),
+    ]  # fmt: skip
+    if select:
+        args += ["--select", select]
+    env = dict(os.environ)
+    env["CSP_AUDIT_WAREHOUSE"] = str(warehouse)
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.setdefault("DO_NOT_TRACK", "1")
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    results_file = target / "run_results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else None
+    if proc.returncode != 0:
+        raise DbtFailed(_failure_message(proc, results))
+    assert results is not None
+    statuses = [r["status"] for r in results["results"]]
+    return DbtSummary(
+        passed=sum(s in ("success", "pass") for s in statuses),
+        warned=sum(s == "warn" for s in statuses),
+        elapsed_s=round(float(results.get("elapsed_time", 0.0)), 2),
+    )
+
+
+def _failure_message(proc: subprocess.CompletedProcess[str], results: dict[str, Any] | None) -> str:
+    if results:
+        failed = [r for r in results["results"] if r["status"] in ("error", "fail", "runtime error")]
+        if failed:
+            parts = []
+            for r in failed[:5]:
+                message = " ".join(str(r.get("message") or "").split())[:300]
+                parts.append(f"{r['unique_id']} {r['status']}: {message}")
+            return "dbt build failed: " + " | ".join(parts)
+    tail = " ".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+    return f"dbt build failed (exit {proc.returncode}): {tail[:600]}"

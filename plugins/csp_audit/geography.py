@@ -1,0 +1,574 @@
+"""ONS geography lookups: read them in their real formats and resolve each LSOA to one partnership.
+
+The audit counts crimes per Community Safety Partnership (CSP) from police.uk rows that carry an LSOA code.
+The bridge is two ONS Open Geography Portal lookups: LSOA -> ward -> LAD and LAD -> CSP -> PFA.  Those files
+are messy in ways that silently corrupt counts if read naively:
+
+* column names carry a vintage (``LSOA11CD``, ``WD19CD``, ``LAD17CD``; sometimes lower case) and the column
+  order, the position of ``FID`` and the set of extra columns (``WD18NMW``, ``CHGIND`` ...) change between
+  releases, so columns are found by pattern, never by position or exact name;
+* some files start with a UTF-8 BOM, and names contain quoted commas ("Bristol, City of");
+* the LSOA and LAD -> CSP files must be of the same LAD vintage, otherwise LSOAs of merged or renamed LADs
+  find no partnership and drop out of the audit;
+* after the 2019 council mergers some LADs straddle several CSPs (the Dec 2019 file lists Bournemouth,
+  Christchurch and Poole under three CSPs), so a plain LAD -> CSP join counts their crimes several times.
+
+Every problem is raised as :class:`GeographyError` naming the file, the level or column and the codes, so a
+wrong lookup stops the pipeline with a message that says what to fix instead of producing wrong figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = [
+    "GeographyError",
+    "Lookup",
+    "read_lsoa_lookup",
+    "read_partnership_lookup",
+    "read_population",
+    "resolve_lsoa_partnerships",
+    "select_partnerships",
+]
+
+
+class GeographyError(ValueError):
+    """A lookup or region that cannot be used; message names the file, the level/column and the codes.
+
+    It subclasses ValueError because every case is bad input data or a bad region choice, never a bug, and
+    callers (CLI, Airflow task) report it to the user as it stands.
+    """
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A parsed ONS lookup in canonical form.
+
+    ``frame`` has canonical column names (``lsoa_code``, ``lad_name`` ...) with every value a ``str``, so
+    downstream code never depends on a release's column spelling.  ``vintages`` keeps the two-digit year of
+    each level as found in the header (``{"lsoa": "11", "ward": "19", "lad": "19"}``; ``""`` when the header
+    has none) because mixing vintages is the most common way to lose or double count LSOAs, and the error
+    messages need it.  ``source`` is kept so every later error can name the file.
+    """
+
+    frame: pd.DataFrame
+    vintages: dict[str, str]
+    source: Path
+
+
+# --------------------------------------------------------------------------------------------------------
+# Column detection
+# --------------------------------------------------------------------------------------------------------
+
+_LEVEL_PREFIX = {"lsoa": "lsoa", "ward": "wd", "lad": "lad", "csp": "csp", "pfa": "pfa"}
+_LEVEL_LABEL = {"lsoa": "LSOA", "ward": "ward", "lad": "LAD", "csp": "CSP", "pfa": "PFA"}
+_CODE_RE = re.compile(r"^[A-Z]\d{8}$")
+_MAX_LISTED = 10
+
+LSOA_LEVELS = ("lsoa", "ward", "lad")
+PARTNERSHIP_LEVELS = ("lad", "csp", "pfa")
+RESOLVED_COLUMNS = [
+    "lsoa_code",
+    "lsoa_name",
+    "ward_code",
+    "ward_name",
+    "lad_code",
+    "lad_name",
+    "csp_code",
+    "csp_name",
+    "pfa_code",
+    "pfa_name",
+    "in_region",
+    "resolution",
+]
+
+
+def _pattern(level: str, kind: str) -> re.Pattern[str]:
+    """Header pattern of one level's code (``cd``) or name (``nm``) column, vintage digits optional.
+
+    Anchored at both ends so that Welsh-name columns (``WD18NMW``), successor columns (``LADCD_ACTIVE``) and
+    other extras never match.
+    """
+    return re.compile(rf"^{_LEVEL_PREFIX[level]}(\d{{2}})?{kind}$", re.IGNORECASE)
+
+
+def _short(items: Sequence[str], limit: int = _MAX_LISTED) -> str:
+    """Join codes for a message, cut after ``limit`` so a message stays readable for a whole-country error."""
+    items = list(items)
+    text = ", ".join(items[:limit])
+    if len(items) > limit:
+        text += f" ... and {len(items) - limit} more"
+    return text
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Raw CSV content: header, rows as lists of str, and the file line on which each row ends."""
+
+    path: Path
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+
+
+def _read_csv(path: Path) -> _Table:
+    """Read a CSV with the csv module so every row keeps its true file line number for error messages.
+
+    ``utf-8-sig`` strips a BOM (the Jan 2017 LAD->CSP->PFA file has one) so that the first column name is
+    ``LAD17CD`` and not ``\\ufeffLAD17CD``; quoted commas in names are handled by the csv module.  Values stay
+    str and nothing is turned into NaN (the equivalent of ``dtype=str, keep_default_na=False``).
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header: list[str] | None = None
+            rows: list[list[str]] = []
+            lines: list[int] = []
+            for record in reader:
+                if not record or all(not field.strip() for field in record):
+                    continue  # blank line
+                if header is None:
+                    header = [name.strip() for name in record]
+                    continue
+                if len(record) != len(header):
+                    raise GeographyError(
+                        f"{path}: line {reader.line_num} has {len(record)} fields but the header has "
+                        f"{len(header)} ({', '.join(header)})"
+                    )
+                rows.append(record)
+                lines.append(reader.line_num)
+    except FileNotFoundError as exc:
+        raise GeographyError(f"{path}: file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise GeographyError(f"{path}: not UTF-8 text ({exc})") from exc
+    except csv.Error as exc:
+        raise GeographyError(f"{path}: malformed CSV ({exc})") from exc
+    if header is None:
+        raise GeographyError(f"{path}: empty file, expected a CSV header and data rows")
+    if not rows:
+        raise GeographyError(f"{path}: header only, no data rows (header: {', '.join(header)})")
+    seen: dict[str, str] = {}
+    for name in header:
+        key = name.lower()
+        if key in seen:
+            raise GeographyError(f"{path}: header columns {seen[key]!r} and {name!r} repeat the same name")
+        seen[key] = name
+    return _Table(path, header, rows, lines)
+
+
+def _find_column(table: _Table, level: str, kind: str, role: str) -> tuple[int, str]:
+    """Index and vintage digits of the single column matching a level's pattern.
+
+    A missing column means the file is not the lookup the caller thinks it is (for example an LSOA->LAD
+    file passed as the partnership lookup); two candidates (``LAD17CD`` and ``LAD20CD``) mean the level is
+    ambiguous.  Both are refused rather than guessed.
+    """
+    pattern = _pattern(level, kind)
+    found = [(i, name) for i, name in enumerate(table.header) if pattern.match(name)]
+    what = "code" if kind == "cd" else "name"
+    if not found:
+        raise GeographyError(
+            f"{table.path}: no {_LEVEL_LABEL[level]} {what} column (header pattern {pattern.pattern!r}, "
+            f"case-insensitive) - this file cannot be used as {role}; its columns are: "
+            f"{', '.join(table.header)}"
+        )
+    if len(found) > 1:
+        raise GeographyError(
+            f"{table.path}: several {_LEVEL_LABEL[level]} {what} columns match {pattern.pattern!r}: "
+            f"{', '.join(name for _, name in found)} - the level is ambiguous; use a lookup with one vintage"
+        )
+    index, name = found[0]
+    match = pattern.match(name)
+    assert match is not None
+    return index, match.group(1) or ""
+
+
+def _extract(table: _Table, levels: Sequence[str], role: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Pull the code and name column of each level into a canonical frame and validate every code.
+
+    Codes are stripped of whitespace and must look like 9-character ONS codes (``E01000001``); a bad one is
+    reported with its file line, since it usually means a shifted or truncated row.
+    """
+    data: dict[str, list[str]] = {}
+    vintages: dict[str, str] = {}
+    for level in levels:
+        code_idx, code_vintage = _find_column(table, level, "cd", role)
+        name_idx, name_vintage = _find_column(table, level, "nm", role)
+        if code_vintage and name_vintage and code_vintage != name_vintage:
+            raise GeographyError(
+                f"{table.path}: {_LEVEL_LABEL[level]} code column {table.header[code_idx]} and name column "
+                f"{table.header[name_idx]} are of different vintages"
+            )
+        codes = [row[code_idx].strip() for row in table.rows]
+        for code, line in zip(codes, table.lines, strict=True):
+            if not _CODE_RE.match(code):
+                raise GeographyError(
+                    f"{table.path}: line {line}: {_LEVEL_LABEL[level]} code {code!r} in column "
+                    f"{table.header[code_idx]} is not a 9-character ONS code (letter + 8 digits)"
+                )
+        data[f"{level}_code"] = codes
+        data[f"{level}_name"] = [row[name_idx].strip() for row in table.rows]
+        vintages[level] = code_vintage
+    frame = pd.DataFrame(data, dtype=str)
+    return frame, vintages
+
+
+# --------------------------------------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------------------------------------
+
+
+def read_lsoa_lookup(path: Path) -> Lookup:
+    """Read an LSOA -> ward -> LAD lookup (e.g. ``LSOA11_WD19_LAD19_lookup_EW.csv``).
+
+    Returns one row per LSOA with columns lsoa_code, lsoa_name, ward_code, ward_name, lad_code, lad_name.
+    Exact duplicate rows are dropped; an LSOA listed with different wards or LADs is refused, because
+    keeping either row would assign its crimes to an arbitrary partnership.
+    """
+    table = _read_csv(path)
+    frame, vintages = _extract(table, LSOA_LEVELS, "an LSOA -> ward -> LAD lookup")
+    frame = frame.drop_duplicates(ignore_index=True)
+    conflicting = frame["lsoa_code"][frame["lsoa_code"].duplicated()].unique().tolist()
+    if conflicting:
+        details = []
+        for code in conflicting[:_MAX_LISTED]:
+            rows = frame[frame["lsoa_code"] == code]
+            places = "; ".join(
+                f"ward {w} / LAD {lad}" for w, lad in zip(rows["ward_code"], rows["lad_code"], strict=True)
+            )
+            details.append(f"{code} ({places})")
+        raise GeographyError(
+            f"{table.path}: {len(conflicting)} LSOA(s) listed with conflicting ward/LAD: {_short(details)}; "
+            "a best-fit lookup must give each LSOA exactly one ward and LAD"
+        )
+    frame = frame.sort_values("lsoa_code", ignore_index=True)
+    return Lookup(frame=frame, vintages=vintages, source=table.path)
+
+
+def read_partnership_lookup(path: Path) -> Lookup:
+    """Read a LAD -> CSP -> PFA lookup (e.g. ``LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv``).
+
+    Rows are kept as in the file (a LAD may legitimately appear once per CSP it straddles) but exact
+    duplicates are dropped.  Refused: the same LAD/CSP pair with different names or PFAs, and a CSP in
+    more than one PFA, since either would make the LSOA -> CSP -> PFA resolution ambiguous.
+    """
+    table = _read_csv(path)
+    frame, vintages = _extract(table, PARTNERSHIP_LEVELS, "a LAD -> CSP -> PFA lookup")
+    frame = frame.drop_duplicates(ignore_index=True)
+    pairs = frame[frame.duplicated(["lad_code", "csp_code"], keep=False)]
+    if not pairs.empty:
+        listed = sorted(
+            {f"{lad}->{csp}" for lad, csp in zip(pairs["lad_code"], pairs["csp_code"], strict=True)}
+        )
+        raise GeographyError(
+            f"{table.path}: LAD/CSP pair(s) listed with conflicting names or PFAs: {_short(listed)}"
+        )
+    pfas_per_csp = frame.groupby("csp_code")["pfa_code"].nunique()
+    multi = pfas_per_csp[pfas_per_csp > 1].index.tolist()
+    if multi:
+        listed = [
+            f"{csp} ({', '.join(sorted(frame.loc[frame['csp_code'] == csp, 'pfa_code'].unique()))})"
+            for csp in multi
+        ]
+        raise GeographyError(f"{table.path}: CSP(s) in more than one PFA: {_short(listed)}")
+    return Lookup(frame=frame, vintages=vintages, source=table.path)
+
+
+_POP_LSOA_RE = re.compile(r"^lsoa\d*cd$", re.IGNORECASE)
+_POP_VALUE_RE = re.compile(r"^(population|pop|persons|all_ages|total|count)(_?\d{2,4})?$")
+_INT_RE = re.compile(r"^(\d+|\d{1,3}(,\d{3})+)$")
+
+
+def _normalise_header(name: str) -> str:
+    """Lower case, runs of non-alphanumerics -> ``_``: 'All Ages' and 'all-ages' both become 'all_ages'."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def read_population(path: Path) -> pd.DataFrame:
+    """Read LSOA population counts (e.g. an ONS mid-year estimate extract) for per-head rates.
+
+    Detects the LSOA code column (``LSOA\\d*CD`` or a name containing 'lsoa' and 'code') and the population
+    column (population, pop, persons, all ages, total or count, optionally with a year suffix).  Values must
+    be non-negative integers (thousands separators allowed, as in spreadsheet exports); anything else is
+    refused with its line number, because a silently dropped or mis-parsed denominator distorts every rate.
+    Returns columns lsoa_code (str) and population (int64), sorted by lsoa_code.
+    """
+    table = _read_csv(path)
+    lsoa_cols = [i for i, n in enumerate(table.header) if _POP_LSOA_RE.match(n)]
+    if not lsoa_cols:
+        lsoa_cols = [i for i, n in enumerate(table.header) if "lsoa" in n.lower() and "code" in n.lower()]
+    value_cols = [i for i, n in enumerate(table.header) if _POP_VALUE_RE.match(_normalise_header(n))]
+    for found, what in ((lsoa_cols, "LSOA code"), (value_cols, "population")):
+        if not found:
+            raise GeographyError(
+                f"{table.path}: no {what} column found; columns are: {', '.join(table.header)} "
+                "(expected LSOA code: LSOA<yy>CD or a name with 'lsoa' and 'code'; population: "
+                "population|pop|persons|all_ages|total|count)"
+            )
+        if len(found) > 1:
+            raise GeographyError(
+                f"{table.path}: several {what} columns: {', '.join(table.header[i] for i in found)}"
+            )
+    code_idx, value_idx = lsoa_cols[0], value_cols[0]
+    codes: list[str] = []
+    values: list[int] = []
+    first_line: dict[str, int] = {}
+    for row, line in zip(table.rows, table.lines, strict=True):
+        code = row[code_idx].strip()
+        raw = row[value_idx].strip()
+        if not _CODE_RE.match(code):
+            raise GeographyError(
+                f"{table.path}: line {line}: LSOA code {code!r} in column {table.header[code_idx]} is not "
+                "a 9-character ONS code"
+            )
+        if raw.startswith("-") and _INT_RE.match(raw[1:]):
+            raise GeographyError(
+                f"{table.path}: line {line}: negative population {raw!r} for {code} "
+                f"in column {table.header[value_idx]}"
+            )
+        if not _INT_RE.match(raw):
+            raise GeographyError(
+                f"{table.path}: line {line}: population {raw!r} for {code} in column "
+                f"{table.header[value_idx]} is not a non-negative integer"
+            )
+        if code in first_line:
+            raise GeographyError(
+                f"{table.path}: line {line}: LSOA {code} already given on line {first_line[code]}"
+            )
+        first_line[code] = line
+        codes.append(code)
+        values.append(int(raw.replace(",", "")))
+    frame = pd.DataFrame(
+        {"lsoa_code": pd.Series(codes, dtype=str), "population": pd.Series(values, dtype="int64")}
+    )
+    return frame.sort_values("lsoa_code", ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Region selection and resolution
+# --------------------------------------------------------------------------------------------------------
+
+
+def _require_levels(lookup: Lookup, levels: Sequence[str], role: str) -> None:
+    """Refuse a Lookup of the wrong kind (e.g. the two lookups swapped) before joining on missing columns."""
+    missing = [level for level in levels if level not in lookup.vintages]
+    if missing:
+        raise GeographyError(
+            f"{lookup.source}: expected {role} but this lookup has no "
+            f"{', '.join(_LEVEL_LABEL[m] for m in missing)} level (levels: {', '.join(lookup.vintages)})"
+        )
+
+
+def _clean_codes(values: Sequence[str], what: str) -> list[str]:
+    if isinstance(values, str):
+        raise GeographyError(f"{what} must be a list of codes, not the single string {values!r}")
+    return sorted({str(v).strip() for v in values})
+
+
+def select_partnerships(
+    partnerships: Lookup,
+    *,
+    police_force_areas: list[str] | None = None,
+    codes: list[str] | None = None,
+) -> list[str]:
+    """Sorted CSP codes of the audit region: every CSP of the given PFAs, or an explicit list of CSPs.
+
+    Exactly one of the two must be given, so a config cannot be half one and half the other.  Unknown codes
+    are refused with their names listed, because a typo would otherwise silently shrink the region.
+    """
+    _require_levels(partnerships, PARTNERSHIP_LEVELS, "a LAD -> CSP -> PFA lookup")
+    if (police_force_areas is None) == (codes is None):
+        raise GeographyError(
+            "select the region with exactly one of police_force_areas (PFA codes) or codes (CSP codes)"
+        )
+    frame = partnerships.frame
+    v = partnerships.vintages
+    if police_force_areas is not None:
+        wanted = _clean_codes(police_force_areas, "police_force_areas")
+        if not wanted:
+            raise GeographyError("police_force_areas is empty: the region would contain no partnership")
+        known = frame.drop_duplicates("pfa_code").set_index("pfa_code")["pfa_name"]
+        unknown = [c for c in wanted if c not in known.index]
+        if unknown:
+            listing = "; ".join(f"{code} {name}" for code, name in sorted(known.items()))
+            raise GeographyError(
+                f"{partnerships.source}: unknown PFA{v['pfa']} code(s) {_short(unknown)}; "
+                f"known PFAs: {listing}"
+            )
+        return sorted(frame.loc[frame["pfa_code"].isin(wanted), "csp_code"].unique().tolist())
+    assert codes is not None
+    wanted = _clean_codes(codes, "codes")
+    if not wanted:
+        raise GeographyError("codes is empty: the region would contain no partnership")
+    known_csps = set(frame["csp_code"])
+    unknown = [c for c in wanted if c not in known_csps]
+    if unknown:
+        raise GeographyError(
+            f"{partnerships.source}: unknown CSP{v['csp']} code(s) {_short(unknown)} "
+            f"(the file has {len(known_csps)} CSPs)"
+        )
+    return wanted
+
+
+def _resolve_with_finer(
+    split_rows: pd.DataFrame,
+    partnerships: Lookup,
+    candidates: dict[str, list[str]],
+    finer: tuple[Lookup, Lookup],
+) -> pd.Series:
+    """CSP code of each LSOA of a split LAD, taken from an older LSOA/partnership pair.
+
+    In the older vintage the merged LAD's predecessors each sat in one CSP, so LSOA -> old LAD -> CSP is
+    unambiguous.  The result must be one of the split LAD's current CSPs; anything else means the pair does
+    not describe the same partnerships and is refused.
+    """
+    finer_lsoas, finer_parts = finer
+    if not isinstance(finer_lsoas, Lookup) or not isinstance(finer_parts, Lookup):
+        raise GeographyError("finer must be a pair (LSOA lookup, partnership lookup) of Lookup objects")
+    _require_levels(finer_lsoas, LSOA_LEVELS, "an LSOA -> ward -> LAD lookup as finer[0]")
+    _require_levels(finer_parts, PARTNERSHIP_LEVELS, "a LAD -> CSP -> PFA lookup as finer[1]")
+    old_lad = finer_lsoas.frame.set_index("lsoa_code")["lad_code"]
+    missing = sorted(set(split_rows["lsoa_code"]) - set(old_lad.index))
+    if missing:
+        raise GeographyError(
+            f"{finer_lsoas.source}: finer LSOA lookup lacks {len(missing)} LSOA(s) of split LADs: "
+            f"{_short(missing)}"
+        )
+    old = split_rows["lsoa_code"].map(old_lad)
+    old_csps = finer_parts.frame.groupby("lad_code")["csp_code"].unique()
+    absent = sorted(set(old) - set(old_csps.index))
+    if absent:
+        raise GeographyError(
+            f"{finer_parts.source}: LAD{finer_lsoas.vintages['lad']} code(s) {_short(absent)} of "
+            f"{finer_lsoas.source.name} are not in this LAD{finer_parts.vintages['lad']} partnership "
+            "lookup; the finer pair must be of the same vintage"
+        )
+    still_split = sorted(lad for lad in set(old) if len(old_csps[lad]) > 1)
+    if still_split:
+        raise GeographyError(
+            f"{finer_parts.source}: LAD(s) {_short(still_split)} are split between CSPs in the finer lookup "
+            "too; use a vintage in which they are not split"
+        )
+    csp = old.map(lambda lad: old_csps[lad][0])
+    names = partnerships.frame.drop_duplicates("csp_code").set_index("csp_code")["csp_name"]
+    for lsoa, lad, code in zip(split_rows["lsoa_code"], split_rows["lad_code"], csp, strict=True):
+        if code not in candidates[lad]:
+            cands = ", ".join(f"{c} {names.get(c, '')}".strip() for c in candidates[lad])
+            raise GeographyError(
+                f"{finer_parts.source}: LSOA {lsoa} of split LAD {lad} resolves to CSP {code} via the finer "
+                f"lookups, which is not one of the LAD's CSPs in {partnerships.source.name}: {cands}"
+            )
+    return csp
+
+
+def resolve_lsoa_partnerships(
+    lsoas: Lookup,
+    partnerships: Lookup,
+    region_csps: Sequence[str],
+    *,
+    finer: tuple[Lookup, Lookup] | None = None,
+) -> pd.DataFrame:
+    """Assign every LSOA of ``lsoas`` to exactly one partnership and flag those in the audit region.
+
+    Returns one row per LSOA (sorted by lsoa_code) with columns lsoa_code, lsoa_name, ward_code, ward_name,
+    lad_code, lad_name, csp_code, csp_name, pfa_code, pfa_name, in_region (bool) and resolution:
+
+    * ``'lad'``: the LAD sits in a single CSP, taken from the partnership lookup;
+    * ``'finer_lookup'``: the LAD straddles several CSPs, at least one in the region, and the CSP came from
+      the ``finer`` (older vintage) LSOA/partnership pair;
+    * ``'split_outside_region'``: the LAD straddles several CSPs, none in the region; partnership columns are
+      empty strings and in_region is False, since no figure of the region depends on them.
+
+    Refused (GeographyError): LADs of the LSOA lookup missing from the partnership lookup (vintage
+    mismatch), region CSPs unknown or with LADs that have no LSOA, and split LADs touching the region
+    when no ``finer`` pair is given: a plain LAD -> CSP join would count their crimes once per CSP.
+    """
+    _require_levels(lsoas, LSOA_LEVELS, "an LSOA -> ward -> LAD lookup")
+    _require_levels(partnerships, PARTNERSHIP_LEVELS, "a LAD -> CSP -> PFA lookup")
+    parts = partnerships.frame
+    region = _clean_codes(region_csps, "region_csps")
+    if not region:
+        raise GeographyError("region_csps is empty: the region would contain no partnership")
+    unknown = [c for c in region if c not in set(parts["csp_code"])]
+    if unknown:
+        raise GeographyError(
+            f"{partnerships.source}: region CSP code(s) {_short(unknown)} are not in this partnership lookup"
+        )
+
+    lsoa_frame = lsoas.frame
+    v_lsoa, v_part = lsoas.vintages["lad"], partnerships.vintages["lad"]
+    missing_lads = sorted(set(lsoa_frame["lad_code"]) - set(parts["lad_code"]))
+    if missing_lads:
+        raise GeographyError(
+            f"{len(missing_lads)} LAD code(s) of the LSOA lookup {lsoas.source} (LAD{v_lsoa}) are not in "
+            f"the partnership lookup {partnerships.source} (LAD{v_part}): {_short(missing_lads)}; "
+            "use an LSOA lookup and a LAD -> CSP -> PFA lookup of the same LAD vintage"
+        )
+    region_set = set(region)
+    region_lads = set(parts.loc[parts["csp_code"].isin(region_set), "lad_code"])
+    uncovered = sorted(region_lads - set(lsoa_frame["lad_code"]))
+    if uncovered:
+        raise GeographyError(
+            f"{lsoas.source}: no LSOA for LAD{v_part} code(s) {_short(uncovered)} of region partnerships "
+            f"(from {partnerships.source.name}); the LSOA lookup does not cover the region"
+        )
+
+    candidates: dict[str, list[str]] = {
+        lad: sorted(group.unique().tolist()) for lad, group in parts.groupby("lad_code")["csp_code"]
+    }
+    split = {lad for lad, csps in candidates.items() if len(csps) > 1}
+    split_in_region = sorted(lad for lad in split if region_set.intersection(candidates[lad]))
+
+    part_cols = ["lad_code", "csp_code", "csp_name", "pfa_code", "pfa_name"]
+    is_split = lsoa_frame["lad_code"].isin(split)
+    single = parts.loc[~parts["lad_code"].isin(split), part_cols]
+    plain = lsoa_frame[~is_split].merge(single, on="lad_code", how="left", validate="many_to_one")
+    plain["resolution"] = "lad"
+    pieces = [plain]
+
+    outside = lsoa_frame[is_split & ~lsoa_frame["lad_code"].isin(split_in_region)].copy()
+    for col in part_cols[1:]:
+        outside[col] = ""
+    outside["resolution"] = "split_outside_region"
+    pieces.append(outside)
+
+    if split_in_region:
+        if finer is None:
+            csp_names = parts.drop_duplicates("csp_code").set_index("csp_code")["csp_name"]
+            lad_names = parts.drop_duplicates("lad_code").set_index("lad_code")["lad_name"]
+            described = "; ".join(
+                f"{lad} {lad_names[lad]} -> " + ", ".join(f"{c} {csp_names[c]}" for c in candidates[lad])
+                for lad in split_in_region
+            )
+            raise GeographyError(
+                f"{partnerships.source}: LAD(s) split between several CSPs touch the region: {described}. "
+                "A LAD -> CSP join would count their LSOAs once per CSP. Supply geography.finer lookups of "
+                "an earlier vintage in which these LADs are not split (an LSOA -> ward -> LAD lookup and a "
+                "LAD -> CSP -> PFA lookup, e.g. LSOA11_WD18_LAD18 + LAD18_CSP18_PFA18), or list the "
+                "region's partnerships explicitly so that none of these CSPs is included"
+            )
+        split_rows = lsoa_frame[lsoa_frame["lad_code"].isin(split_in_region)].copy()
+        split_rows["csp_code"] = _resolve_with_finer(split_rows, partnerships, candidates, finer).to_numpy()
+        split_rows = split_rows.merge(
+            parts[part_cols], on=["lad_code", "csp_code"], how="left", validate="many_to_one"
+        )
+        split_rows["resolution"] = "finer_lookup"
+        pieces.append(split_rows)
+
+    out = pd.concat([p for p in pieces if not p.empty], ignore_index=True)
+    out["in_region"] = out["csp_code"].isin(region_set).astype(bool)
+    out = out[RESOLVED_COLUMNS].sort_values("lsoa_code", ignore_index=True)
+    for col in RESOLVED_COLUMNS:
+        if col != "in_region":
+            out[col] = out[col].astype(str)
+    if len(out) != len(lsoa_frame) or out["lsoa_code"].duplicated().any():
+        # Defensive: the joins above are validated, so this would be a bug, not bad input.
+        raise AssertionError("LSOA resolution did not produce exactly one row per LSOA")
+    return out

@@ -1,0 +1,242 @@
+"""The steps of a region's audit run. Each is one Airflow task; the DAG only wires them.
+
+Every step takes plain paths (so XCom carries strings, not objects), opens the warehouse only for
+as long as it writes, and is idempotent: re-running it on the same inputs changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from csp_audit import geography, warehouse
+from csp_audit.config import Region, load_region
+from csp_audit.dbt_runner import dbt_build
+from csp_audit.police_uk import FileRejected, PoliceFile, discover, read_delivery
+from csp_audit.runs import reports_failure
+
+POLICE_SUITE = "police_uk_street"
+MARTS = ("partnership_crime_monthly", "partnership_crime_yearly", "reconciliation", "quarantined_rows")
+
+
+def progress(message: str) -> None:
+    """One progress line. Airflow captures a task's stdout into its log, and ``dag.test()`` (the
+    CLI) shows it on the console, so one print serves both."""
+    print(f"[csp-audit] {message}", flush=True)
+
+
+@reports_failure
+def prepare_geography(region_file: str, warehouse_file: str) -> dict[str, Any]:
+    """Read the ONS lookups, choose the region's partnerships and write the raw geography tables."""
+    region = load_region(region_file)
+    lsoas = geography.read_lsoa_lookup(region.lsoa_lookup)
+    partnerships = geography.read_partnership_lookup(region.partnership_lookup)
+    csps = geography.select_partnerships(
+        partnerships,
+        police_force_areas=list(region.police_force_areas) or None,
+        codes=list(region.partnership_codes) or None,
+    )
+    finer = None
+    if region.finer:
+        finer = (
+            geography.read_lsoa_lookup(region.finer.lsoa_lookup),
+            geography.read_partnership_lookup(region.finer.partnership_lookup),
+        )
+    placed = geography.resolve_lsoa_partnerships(lsoas, partnerships, csps, finer=finer)
+    population = (
+        geography.read_population(region.population)
+        if region.population
+        else pd.DataFrame({"lsoa_code": pd.Series(dtype="str"), "population": pd.Series(dtype="int64")})
+    )
+    members = (
+        partnerships.frame[partnerships.frame["csp_code"].isin(csps)][
+            ["csp_code", "csp_name", "pfa_code", "pfa_name"]
+        ]
+        .drop_duplicates("csp_code")
+        .sort_values("csp_code")
+        .reset_index(drop=True)
+    )
+    vintages = pd.DataFrame(
+        [
+            {"lookup": role, "level": level, "vintage": vintage, "source": lookup.source.name}
+            for role, lookup in (("lsoa_lookup", lsoas), ("partnership_lookup", partnerships))
+            for level, vintage in sorted(lookup.vintages.items())
+        ]
+    )
+    with warehouse.connect(Path(warehouse_file)) as con:
+        warehouse.replace_tables(
+            con,
+            {
+                "geo_lsoas": placed,
+                "geo_populations": population,
+                "region_partnerships": members,
+                "geo_vintages": vintages,
+            },
+        )
+    summary = {
+        "partnerships": len(members),
+        "lsoas_in_region": int(placed["in_region"].sum()),
+        "lsoas_in_lookup": len(placed),
+        "population_lsoas": len(population),
+    }
+    progress(
+        f"geography: {summary['partnerships']} partnerships, {summary['lsoas_in_region']} LSOAs in the region "
+        f"(of {summary['lsoas_in_lookup']} in the lookup)"
+    )
+    return summary
+
+
+@reports_failure
+def discover_police(region_file: str, warehouse_file: str) -> list[dict[str, Any]]:
+    """List the region's police.uk street files with their content hashes."""
+    region = load_region(region_file)
+    if region.police_uk is None:
+        progress("discover: the region lists no police_uk source")
+        return []
+    files = discover(region.police_uk)
+    periods = sorted({f.period for f in files})
+    span = f"{periods[0]}..{periods[-1]}" if periods else "none"
+    forces = sorted({f.force for f in files})
+    progress(f"discover: {len(files)} police.uk files, months {span}, forces {', '.join(forces) or 'none'}")
+    return [f.to_dict() for f in files]
+
+
+def _files(items: list[dict[str, Any]]) -> list[PoliceFile]:
+    return [PoliceFile(**item) for item in items]
+
+
+@reports_failure
+def validate_police(warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run the GX suite on every file not yet validated with the current suite; store the verdicts."""
+    from csp_audit import quality  # imported here: Great Expectations is slow to import
+
+    fingerprint = quality.suite_fingerprint(POLICE_SUITE)
+    with warehouse.connect(Path(warehouse_file)) as con:
+        done = warehouse.validated(con, fingerprint)
+    todo = [f for f in _files(files) if f.sha256 not in done]
+    progress(
+        f"validate: {len(files)} files, {len(todo)} new to the gate (suite {POLICE_SUITE} {fingerprint})"
+    )
+    verdicts: list[dict[str, Any]] = []
+    for n, item in enumerate(todo, 1):
+        verdict: dict[str, Any] = {"sha256": item.sha256, "source_file": item.source_file,
+                                   "suite": POLICE_SUITE, "fingerprint": fingerprint}  # fmt: skip
+        try:
+            frame = read_delivery(Path(item.path), item.source_file)
+        except FileRejected as exc:
+            verdict.update(outcome="rejected", rows_read=None, rule=exc.rule, line=exc.line,
+                           detail=exc.detail, warnings=None, row_failures=[])  # fmt: skip
+        else:
+            gate = quality.validate_frame(POLICE_SUITE, frame, {"file_months": [item.period]})
+            critical = gate.critical
+            verdict.update(
+                outcome="rejected" if critical else "accepted",
+                rows_read=len(frame),
+                rule=critical[0].rule if critical else None,
+                line=1 if critical else None,
+                detail=critical[0].detail if critical else None,
+                warnings="; ".join(f"{w.rule} ({w.unexpected_count} rows)" for w in gate.warnings) or None,
+                row_failures=[
+                    (row, rule) for row, rules in sorted(gate.quarantined.items()) for rule in rules
+                ],
+            )
+        verdicts.append(verdict)
+        if verdict["outcome"] == "rejected":
+            progress(f"validate: REJECTED {item.source_file}, line {verdict['line']}: rule {verdict['rule']}: "
+                     f"{verdict['detail']}")  # fmt: skip
+        elif n % 50 == 0:
+            progress(f"validate: {n}/{len(todo)} files checked")
+    with warehouse.connect(Path(warehouse_file)) as con:
+        for verdict in verdicts:
+            warehouse.record_validation(con, **verdict)
+    rejected = sum(v["outcome"] == "rejected" for v in verdicts)
+    quarantined = sum(len({r for r, _ in v["row_failures"]}) for v in verdicts)
+    progress(
+        f"validate: {len(verdicts) - rejected} accepted, {rejected} rejected, {quarantined} rows quarantined"
+    )
+    return {"validated": len(verdicts), "rejected": rejected, "rows_quarantined": quarantined}
+
+
+@reports_failure
+def load_police(warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Load every accepted file whose bytes are not in the warehouse yet, one transaction per file."""
+    with warehouse.connect(Path(warehouse_file)) as con:
+        accepted = {
+            sha
+            for (sha,) in con.execute(
+                "select sha256 from raw.police_file_validations where outcome = 'accepted'"
+            ).fetchall()
+        }
+        present = warehouse.loaded(con)
+        new = [f for f in _files(files) if f.sha256 in accepted and f.sha256 not in present]
+        seen: set[str] = set()
+        loaded_files = loaded_rows = 0
+        for item in new:
+            if item.sha256 in seen:
+                progress(f"load: {item.source_file} has the same content as a file already loaded; skipped")
+                continue
+            seen.add(item.sha256)
+            frame = read_delivery(Path(item.path), item.source_file)
+            if warehouse.load_delivery(con, sha256=item.sha256, source_file=item.source_file, period=item.period,
+                                       force=item.force, size_bytes=item.size, frame=frame):  # fmt: skip
+                loaded_files += 1
+                loaded_rows += len(frame)
+    progress(f"load: {loaded_files} new deliveries, {loaded_rows} rows; {len(present)} already loaded")
+    return {"loaded_files": loaded_files, "loaded_rows": loaded_rows}
+
+
+def dbt_variables(region: Region) -> dict[str, Any]:
+    return {"audit_year_start_month": region.audit_year_start_month, "region_name": region.name}
+
+
+@reports_failure
+def build_marts(region_file: str, warehouse_file: str) -> dict[str, Any]:
+    """dbt build: staging -> intermediate -> marts, with every dbt test."""
+    region = load_region(region_file)
+    progress("dbt: building staging, intermediate and audit marts with tests")
+    summary = dbt_build(Path(warehouse_file), dbt_variables(region))
+    progress(f"dbt: {summary.passed} nodes passed, {summary.warned} warned, in {summary.elapsed_s} s")
+    return {"passed": summary.passed, "warned": summary.warned}
+
+
+@reports_failure
+def summarise(region_file: str, warehouse_file: str) -> dict[str, Any]:
+    """Report what the run produced: marts, row accounting and rejected deliveries."""
+    region = load_region(region_file)
+    path = Path(warehouse_file)
+    with warehouse.connect(path, read_only=True) as con:
+        counts = {m: con.execute(f"select count(*) from audit.{m}").fetchone()[0] for m in MARTS}  # noqa: S608
+        totals = con.execute(
+            "select count(*), sum(rows_read), sum(rows_counted), sum(rows_duplicate), sum(rows_unlocated), "
+            "sum(rows_outside_region), sum(rows_quarantined) from audit.reconciliation"
+        ).fetchone()
+        rejected = con.execute(
+            "select source_file, line, rule, detail from raw.police_file_validations "
+            "where outcome = 'rejected' order by source_file"
+        ).fetchall()
+    keys = ("files", "rows_read", "rows_counted", "rows_duplicate", "rows_unlocated", "rows_outside_region",
+            "rows_quarantined")  # fmt: skip
+    reconciliation = {k: int(v or 0) for k, v in zip(keys, totals, strict=True)}
+    report = {
+        "region": region.name,
+        "warehouse": str(path),
+        "marts": {f"audit.{m}": n for m, n in counts.items()},
+        "reconciliation": reconciliation,
+        "rejected_files": [
+            {"source_file": f, "line": line, "rule": rule, "detail": detail}
+            for f, line, rule, detail in rejected
+        ],
+    }
+    report_file = path.parent / f"{path.stem}.last-run.json"
+    report_file.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    progress(
+        f"done: {reconciliation['rows_read']} rows from {reconciliation['files']} files -> "
+        f"{reconciliation['rows_counted']} counted, {reconciliation['rows_duplicate']} duplicate, "
+        f"{reconciliation['rows_unlocated']} unlocated, {reconciliation['rows_outside_region']} outside region, "
+        f"{reconciliation['rows_quarantined']} quarantined; {len(rejected)} files rejected"
+    )
+    progress(f"marts in {path} (schema audit): " + ", ".join(f"{m} ({n} rows)" for m, n in counts.items()))
+    return report

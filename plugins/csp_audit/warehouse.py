@@ -1,0 +1,200 @@
+"""The DuckDB warehouse's raw layer: what Python writes before dbt takes over.
+
+Every write is one transaction, so a killed task leaves either the whole delivery or none of it.
+Deliveries are identified by content hash: loading the same bytes twice adds nothing, and a
+corrected file under the same name supersedes the earlier one while both stay stored.
+DuckDB allows one writer per file; callers open a connection per task and close it promptly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+RAW_DDL = """
+create schema if not exists raw;
+create table if not exists raw.police_deliveries (
+    sha256 varchar primary key,
+    source_file varchar not null,
+    period varchar not null,
+    force varchar not null,
+    size_bytes bigint not null,
+    rows_read bigint not null,
+    loaded_at timestamp not null,
+    superseded_by varchar
+);
+create table if not exists raw.police_street_rows (
+    _sha256 varchar not null,
+    _source_file varchar not null,
+    _row_number bigint not null,
+    _loaded_at timestamp not null,
+    "Crime ID" varchar, "Month" varchar, "Reported by" varchar, "Falls within" varchar,
+    "Longitude" varchar, "Latitude" varchar, "Location" varchar, "LSOA code" varchar,
+    "LSOA name" varchar, "Crime type" varchar, "Last outcome category" varchar, "Context" varchar
+);
+create table if not exists raw.police_file_validations (
+    sha256 varchar primary key,
+    source_file varchar not null,
+    suite varchar not null,
+    suite_fingerprint varchar not null,
+    outcome varchar not null,          -- accepted | rejected
+    rows_read bigint,
+    rule varchar,
+    line bigint,
+    detail varchar,
+    warnings varchar,                  -- 'rule (n rows); ...'
+    validated_at timestamp not null
+);
+create table if not exists raw.police_row_failures (
+    sha256 varchar not null,
+    row_number bigint not null,
+    rule varchar not null
+);
+"""
+
+GEOGRAPHY_TABLES = ("geo_lsoas", "geo_populations", "region_partnerships", "geo_vintages")
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@contextmanager
+def connect(warehouse: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (creating the raw schema) and always close it, releasing the file lock."""
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(warehouse), read_only=read_only)
+    try:
+        if not read_only:
+            con.execute(RAW_DDL)
+        yield con
+    finally:
+        con.close()
+
+
+def replace_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame]) -> None:
+    """Replace whole raw tables from frames in one transaction (used for the region's geography)."""
+    con.execute("begin transaction")
+    try:
+        for name, frame in tables.items():
+            con.register("_frame", frame)
+            con.execute(f'create or replace table raw."{name}" as select * from _frame')  # noqa: S608 - fixed names
+            con.unregister("_frame")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def validated(con: duckdb.DuckDBPyConnection, fingerprint: str) -> dict[str, str]:
+    """sha256 -> outcome for files already validated with this version of the suite."""
+    rows = con.execute(
+        "select sha256, outcome from raw.police_file_validations where suite_fingerprint = ?", [fingerprint]
+    ).fetchall()
+    return dict(rows)
+
+
+def record_validation(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    sha256: str,
+    source_file: str,
+    suite: str,
+    fingerprint: str,
+    outcome: str,
+    rows_read: int | None,
+    rule: str | None,
+    line: int | None,
+    detail: str | None,
+    warnings: str | None,
+    row_failures: list[tuple[int, str]],
+) -> None:
+    """Store one file's verdict and its row-level failures, replacing any earlier verdict atomically."""
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from raw.police_file_validations where sha256 = ?", [sha256])
+        con.execute("delete from raw.police_row_failures where sha256 = ?", [sha256])
+        con.execute(
+            "insert into raw.police_file_validations values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                sha256,
+                source_file,
+                suite,
+                fingerprint,
+                outcome,
+                rows_read,
+                rule,
+                line,
+                detail,
+                warnings,
+                now(),
+            ],
+        )
+        if row_failures:
+            failures = pd.DataFrame(row_failures, columns=["row_number", "rule"])
+            failures.insert(0, "sha256", sha256)
+            con.register("_failures", failures)
+            con.execute("insert into raw.police_row_failures select sha256, row_number, rule from _failures")
+            con.unregister("_failures")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def loaded(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("select sha256 from raw.police_deliveries").fetchall()}
+
+
+def load_delivery(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    sha256: str,
+    source_file: str,
+    period: str,
+    force: str,
+    size_bytes: int,
+    frame: pd.DataFrame,
+) -> bool:
+    """Insert one file's rows with lineage in a single transaction; False if these bytes are already in.
+
+    A different delivery already stored under the same ``source_file`` is marked superseded by
+    this one (its rows are kept, so earlier figures can still say where they came from).
+    """
+    loaded_at = now()
+    con.execute("begin transaction")
+    try:
+        if con.execute("select 1 from raw.police_deliveries where sha256 = ?", [sha256]).fetchone():
+            con.execute("rollback")
+            return False
+        con.execute(
+            "update raw.police_deliveries set superseded_by = ? "
+            "where source_file = ? and superseded_by is null",
+            [sha256, source_file],
+        )
+        con.execute(
+            "insert into raw.police_deliveries values (?, ?, ?, ?, ?, ?, ?, null)",
+            [sha256, source_file, period, force, size_bytes, len(frame), loaded_at],
+        )
+        con.register("_rows", frame)
+        con.execute(
+            """
+            insert into raw.police_street_rows
+            select ?, ?, row_number, ?, "Crime ID", "Month", "Reported by", "Falls within", "Longitude",
+                   "Latitude", "Location", "LSOA code", "LSOA name", "Crime type",
+                   "Last outcome category", "Context"
+            from _rows
+            """,
+            [sha256, source_file, loaded_at],
+        )
+        con.unregister("_rows")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return True
