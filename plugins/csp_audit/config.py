@@ -60,7 +60,8 @@ def _mapping(path: Path, key: str, value: Any, allowed: set[str]) -> dict[str, A
         raise _fail(path, key, f"must be a mapping with keys {sorted(allowed)}, got {type(value).__name__}")
     unknown = sorted(set(value) - allowed)
     if unknown:
-        raise _fail(path, f"{key}.{unknown[0]}", f"unknown key (allowed: {sorted(allowed)})")
+        where = unknown[0] if key == "<top level>" else f"{key}.{unknown[0]}"
+        raise _fail(path, where, f"unknown key (allowed: {sorted(allowed)})")
     return value
 
 

@@ -52,7 +52,7 @@ def load_dag(dag_id: str) -> Any:
     if bag.import_errors:
         file, error = next(iter(bag.import_errors.items()))
         raise RuntimeError(f"DAG import error in {file}: {error.strip().splitlines()[-1]}")
-    dag = bag.get_dag(dag_id)
+    dag = bag.dags.get(dag_id)
     if dag is None:
         raise RuntimeError(f"DAG {dag_id} not found in {dags_dir()}")
     return dag

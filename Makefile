@@ -1,0 +1,72 @@
+# csp-audit: two commands on a fresh machine -- `make demo` and `make test`.
+# The venv is built from the lock file (requirements.lock), never from loose ranges.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+UV_VERSION := 0.13.9
+STAMP  := $(VENV)/.installed
+OUT    ?= demo-output
+AIRFLOW_HOME_DIR ?= $(CURDIR)/airflow-home
+
+export GX_ANALYTICS_ENABLED := false
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export TQDM_DISABLE := 1
+
+.PHONY: venv demo test test-unit test-integration lint format airflow lock clean
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(UV) pip sync --python $(BIN)/python requirements.lock
+	$(UV) pip install --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+## make demo: generate the demo region and run the whole pipeline through Airflow
+demo: venv
+	$(BIN)/csp-audit demo --out $(OUT)
+
+## make test: lint, unit tests, integration tests on the real engines and the real data in ../shared
+test: venv lint
+	$(BIN)/python -m pytest
+
+test-unit: venv
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: venv
+	$(BIN)/python -m pytest tests/integration
+
+lint: venv
+	$(BIN)/ruff check plugins dags tests
+	$(BIN)/ruff format --check plugins dags tests
+
+format: venv
+	$(BIN)/ruff format plugins dags tests
+	$(BIN)/ruff check --fix plugins dags tests
+
+## make airflow: `airflow standalone` with this project's DAGs (UI on http://localhost:8080)
+airflow: venv
+	@mkdir -p $(AIRFLOW_HOME_DIR)
+	PATH="$(CURDIR)/$(BIN):$$PATH" \
+	AIRFLOW_HOME=$(AIRFLOW_HOME_DIR) \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__PARALLELISM=4 \
+	CSP_AUDIT_REGION=$${CSP_AUDIT_REGION:-$(CURDIR)/$(OUT)/region.yaml} \
+	CSP_AUDIT_WAREHOUSE=$${CSP_AUDIT_WAREHOUSE:-$(CURDIR)/$(OUT)/airflow-warehouse.duckdb} \
+	sh -c 'airflow db migrate >/dev/null && \
+	       airflow pools set duckdb_warehouse 1 "DuckDB single writer" >/dev/null && \
+	       echo "Log in at http://localhost:8080 as admin; password in $(AIRFLOW_HOME_DIR)/simple_auth_manager_passwords.json.generated" && \
+	       exec airflow standalone'
+
+## make lock: re-resolve requirements.lock after changing pyproject.toml
+lock: $(BIN)/python
+	$(UV) pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+
+clean:
+	rm -rf $(OUT) $(AIRFLOW_HOME_DIR) .pytest_cache .ruff_cache dbt_project/target dbt_project/logs

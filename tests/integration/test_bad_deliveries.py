@@ -1,0 +1,92 @@
+"""A malformed file is rejected whole with file, line and rule; bad rows are quarantined; the rest counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import run_cli
+from csp_audit.demo.generator import generate_demo_region
+
+pytestmark = pytest.mark.integration
+
+HEADER = (
+    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,"
+    "Crime type,Last outcome category,Context"
+)
+
+
+@pytest.fixture(scope="module")
+def small_region(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bad")
+    generate_demo_region(out, months=3, scale=0.3)
+    return out
+
+
+def _good_rows(region: Path, n: int) -> list[str]:
+    source = next((region / "police" / "2021-04").glob("*-northshire-street.csv"))
+    return [line for line in source.read_text().splitlines()[1:] if line.split(",")[0]][:n]
+
+
+def test_rejection_quarantine_and_corrected_redelivery(small_region: Path) -> None:
+    police = small_region / "police"
+    rows = [r.replace("2021-04", "2021-07") for r in _good_rows(small_region, 6)]
+    (police / "2021-07").mkdir()
+    ragged = police / "2021-07" / "2021-07-northshire-street.csv"
+    ragged.write_text("\n".join([HEADER, *rows[:3], rows[3] + ",extra", *rows[4:]]) + "\n")
+
+    bad_rows = [r.replace("2021-07", "2021-08") for r in rows]
+    bad_rows[1] = bad_rows[1].replace(",2021-08,", ",2021-09,", 1)  # month outside the file's period
+    fields = bad_rows[2].split(",")
+    fields[7] = "X01BAD"  # malformed LSOA code
+    bad_rows[2] = ",".join(fields)
+    (police / "2021-08").mkdir()
+    (police / "2021-08" / "2021-08-northshire-street.csv").write_text("\n".join([HEADER, *bad_rows]) + "\n")
+
+    warehouse = small_region / "warehouse.duckdb"
+    proc = run_cli("run", "--region", str(small_region / "region.yaml"), "--warehouse", str(warehouse))
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    message = proc.stderr.strip().splitlines()[-1]
+    assert "2021-07/2021-07-northshire-street.csv, line 5: rule field_count" in message
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        files = {r[0]: r[1:] for r in con.execute(
+            "select source_file, rows_read, rows_counted, rows_quarantined from audit.reconciliation").fetchall()}  # fmt: skip
+        quarantined = con.execute(
+            "select row_number, rule from audit.quarantined_rows "
+            "where source_file = '2021-08/2021-08-northshire-street.csv' order by row_number"
+        ).fetchall()
+        raw_ragged = con.execute(
+            "select count(*) from raw.police_street_rows where _source_file like '2021-07/%'"
+        ).fetchone()[0]
+    assert "2021-07/2021-07-northshire-street.csv" not in files
+    assert raw_ragged == 0  # never half-loaded
+    assert files["2021-08/2021-08-northshire-street.csv"] == (6, 4, 2)
+    assert quarantined == [(2, "month_matches_file_period"), (3, "lsoa_code_format")]
+    assert len(files) == 3 * 2 + 1  # the three generated months of both forces still count
+
+    # the agency re-delivers a corrected file: it loads, and nothing else changes
+    ragged.write_text("\n".join([HEADER, *rows]) + "\n")
+    proc = run_cli("run", "--region", str(small_region / "region.yaml"), "--warehouse", str(warehouse))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "select rows_read, rows_counted from audit.reconciliation "
+            "where source_file = '2021-07/2021-07-northshire-street.csv'"
+        ).fetchone() == (6, 6)
+
+
+def test_unusable_lookup_fails_with_one_line_cause(small_region: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "region"
+    broken.mkdir()
+    (broken / "lad.csv").write_text("FID,LAD19CD,LAD19NM,PFA19CD,PFA19NM\n1,E06990001,X,E23990001,Y\n")
+    body = (small_region / "region.yaml").read_text()
+    body = body.replace("lookups/LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv", str(broken / "lad.csv"))
+    body = body.replace("lookups/", f"{small_region}/lookups/").replace("police/", f"{small_region}/police/")
+    (broken / "region.yaml").write_text(body)
+    proc = run_cli("run", "--region", str(broken / "region.yaml"), "--warehouse", str(broken / "w.duckdb"))
+    assert proc.returncode == 1
+    message = proc.stderr.strip().splitlines()[-1]
+    assert message.startswith("csp-audit: error: step prepare_geography failed: GeographyError:")
+    assert "lad.csv" in message and "csp" in message.lower()
