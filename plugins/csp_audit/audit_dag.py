@@ -99,10 +99,10 @@ def build_police_audit_dag(dag_id: str = DAG_ID, schedule: str | None = "@monthl
             return pipeline.build_marts(settings["region"], settings["warehouse"])
 
         @task
-        def summarise(settings: dict[str, str]) -> dict[str, Any]:
+        def summarise(settings: dict[str, str], files: list[dict[str, Any]]) -> dict[str, Any]:
             from csp_audit import pipeline
 
-            return pipeline.summarise(settings["region"], settings["warehouse"])
+            return pipeline.summarise(settings["region"], settings["warehouse"], files)
 
         settings = resolve_settings()
         files = discover(settings)
@@ -110,6 +110,6 @@ def build_police_audit_dag(dag_id: str = DAG_ID, schedule: str | None = "@monthl
         checked = validate(settings, files)
         loaded = load(settings, files)
         built = dbt_build(settings)
-        geo >> checked >> loaded >> built >> summarise(settings)
+        geo >> checked >> loaded >> built >> summarise(settings, files)
 
     return police_audit()

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from csp_audit.plan.commands import add_plan_commands
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REJECTED = 0, 1, 2, 3
 
 
@@ -93,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--months", type=int, default=36, help="months of police data (default 36)")
     demo.add_argument("--scale", type=float, default=1.0, help="size multiplier for the number of rows")
     demo.set_defaults(func=_cmd_demo)
+
+    add_plan_commands(sub)
     return parser
 
 

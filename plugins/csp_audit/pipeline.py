@@ -203,10 +203,12 @@ def build_marts(region_file: str, warehouse_file: str) -> dict[str, Any]:
 
 
 @reports_failure
-def summarise(region_file: str, warehouse_file: str) -> dict[str, Any]:
-    """Report what the run produced: marts, row accounting and rejected deliveries."""
+def summarise(region_file: str, warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Report what the run produced: marts, row accounting and the rejected deliveries among the
+    files present now (a file since corrected and re-delivered is no longer reported)."""
     region = load_region(region_file)
     path = Path(warehouse_file)
+    present = sorted({f["sha256"] for f in files})
     with warehouse.connect(path, read_only=True) as con:
         counts = {m: con.execute(f"select count(*) from audit.{m}").fetchone()[0] for m in MARTS}  # noqa: S608
         totals = con.execute(
@@ -215,7 +217,8 @@ def summarise(region_file: str, warehouse_file: str) -> dict[str, Any]:
         ).fetchone()
         rejected = con.execute(
             "select source_file, line, rule, detail from raw.police_file_validations "
-            "where outcome = 'rejected' order by source_file"
+            "where outcome = 'rejected' and list_contains(?, sha256) order by source_file",
+            [present],
         ).fetchall()
     keys = ("files", "rows_read", "rows_counted", "rows_duplicate", "rows_unlocated", "rows_outside_region",
             "rows_quarantined")  # fmt: skip

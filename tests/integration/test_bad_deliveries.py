@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -24,19 +25,27 @@ def small_region(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _good_rows(region: Path, n: int) -> list[str]:
+def _good_rows(region: Path, n: int, month: str) -> list[str]:
+    """n located rows with a Crime ID taken from a generated file, moved to `month` under new Crime IDs."""
     source = next((region / "police" / "2021-04").glob("*-northshire-street.csv"))
-    return [line for line in source.read_text().splitlines()[1:] if line.split(",")[0]][:n]
+    rows = [line for line in source.read_text().splitlines()[1:] if line.split(",")[0] and '"' not in line]
+    out = []
+    for i, line in enumerate(rows[:n]):
+        fields = line.split(",")
+        fields[0] = hashlib.sha256(f"{month}-{i}".encode()).hexdigest()
+        fields[1] = month
+        out.append(",".join(fields))
+    return out
 
 
 def test_rejection_quarantine_and_corrected_redelivery(small_region: Path) -> None:
     police = small_region / "police"
-    rows = [r.replace("2021-04", "2021-07") for r in _good_rows(small_region, 6)]
+    rows = _good_rows(small_region, 6, "2021-07")
     (police / "2021-07").mkdir()
     ragged = police / "2021-07" / "2021-07-northshire-street.csv"
     ragged.write_text("\n".join([HEADER, *rows[:3], rows[3] + ",extra", *rows[4:]]) + "\n")
 
-    bad_rows = [r.replace("2021-07", "2021-08") for r in rows]
+    bad_rows = _good_rows(small_region, 6, "2021-08")
     bad_rows[1] = bad_rows[1].replace(",2021-08,", ",2021-09,", 1)  # month outside the file's period
     fields = bad_rows[2].split(",")
     fields[7] = "X01BAD"  # malformed LSOA code

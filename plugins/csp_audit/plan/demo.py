@@ -63,7 +63,9 @@ def _forces(region_file: Path) -> tuple[str, list[_Force]]:
             (lad, str(group["lad_name"].iloc[0]), tuple(sorted(group["csp_code"].unique())))
             for lad, group in sorted(rows.groupby("lad_code"), key=lambda item: item[0])
         )
-        forces.append(_Force(str(pfa), str(rows["pfa_name"].iloc[0]), tuple(sorted(rows["csp_code"].unique())), lads))
+        forces.append(
+            _Force(str(pfa), str(rows["pfa_name"].iloc[0]), tuple(sorted(rows["csp_code"].unique())), lads)
+        )
     return region.name, forces
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from csp_audit.plan.periods import Month, Period, periods
-from csp_audit.plan.validate import DEFAULT_LANDING, landing_folder, rule_problems, schema_problems
+from csp_audit.plan.validate import CSP_CODE, DEFAULT_LANDING, landing_folder, rule_problems, schema_problems
 
 AGENCY_TYPE_LABELS: dict[str, str] = {
     "police": "Police force",
@@ -213,7 +213,8 @@ def load_plan(path: str | Path) -> DataPlan:
         region_problems, names = _check_region(region, doc)
         problems += region_problems
     if problems:
-        raise PlanError([f"{shown_as}: {where}: {message}" for where, message in dict.fromkeys(problems)])
+        ordered = sorted(dict.fromkeys(problems), key=lambda problem: problem[0])
+        raise PlanError([f"{shown_as}: {where}: {message}" for where, message in ordered])
     assert region is not None
     return _build(doc, path.resolve(), region, names)
 
@@ -240,7 +241,7 @@ def _check_region(region: Path, doc: dict[str, Any]) -> tuple[list[tuple[str, st
     for agency_id, agency in agencies.items():
         serves = agency.get("serves") if isinstance(agency, dict) else None
         for i, code in enumerate(serves if isinstance(serves, list) else []):
-            if isinstance(code, str) and code not in names:
+            if isinstance(code, str) and CSP_CODE.match(code) and code not in names:
                 problems.append(
                     (
                         f"agencies.{agency_id}.serves[{i}]",

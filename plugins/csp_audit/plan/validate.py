@@ -41,6 +41,9 @@ _TIME_TYPES = {"date", "datetime", "month"}
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 PLACEHOLDERS = {"agency", "dataset"}
 DEFAULT_LANDING = "{agency}/{dataset}"
+RESERVED_IDS = {"index"}  # requests/<cycle>/index.md sits beside the <agency>.md files
+CSP_CODE = re.compile(r"^(E22|W14)\d{6}$")
+ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 @cache
@@ -140,7 +143,10 @@ def _translate_choice(error: ValidationError, path: list[Any]) -> Iterator[Probl
             for sub in fitting[0]:
                 yield from _translate(sub)
             return
-    yield key_path(path), f"must be {_expect(error) or 'one of the allowed forms'}, got {shown(error.instance)}"
+    yield (
+        key_path(path),
+        f"must be {_expect(error) or 'one of the allowed forms'}, got {shown(error.instance)}",
+    )
 
 
 def _wrong_type(sub: ValidationError, parent: ValidationError) -> bool:
@@ -161,6 +167,10 @@ def rule_problems(doc: Any) -> list[Problem]:
     months = cycle.get("months") if isinstance(cycle.get("months"), int) else None
     found: list[Problem] = []
     folders: dict[str, str] = {}
+    for reserved in sorted(RESERVED_IDS & set(agencies)):
+        found.append(
+            (key_path(["agencies", reserved]), f"the id {reserved!r} is reserved (it names a request file)")
+        )
     for ds_id, ds in datasets.items():
         if not isinstance(ds, dict):
             continue
@@ -189,9 +199,16 @@ def _agency_refs(base: list[Any], value: Any, agencies: dict[str, Any]) -> Itera
     if isinstance(value, list):
         refs = [(base + ["agency", i], v) for i, v in enumerate(value) if isinstance(v, str)]
     for path, agency in refs:
-        if agency not in agencies:
-            known = ", ".join(sorted(map(str, agencies))) or "none defined"
-            yield key_path(path), f"unknown agency {agency!r} (agencies: {known})"
+        if ID.match(agency) and agency not in agencies:  # a malformed id already has its schema error
+            yield key_path(path), f"unknown agency {agency!r} ({_known(agency, [str(a) for a in agencies])})"
+
+
+def _known(value: str, known: list[str]) -> str:
+    """A did-you-mean for typos; the full list only while it is short enough to read."""
+    hint = difflib.get_close_matches(value, known, n=1)
+    if hint:
+        return f"did you mean {hint[0]!r}?"
+    return f"agencies: {', '.join(sorted(known))}" if 0 < len(known) <= 8 else "see the agencies section"
 
 
 def _serves(agencies: dict[str, Any], agency: str) -> list[str]:
@@ -208,14 +225,16 @@ def _partnership_refs(
         return
     served = {code for a in ids for code in _serves(agencies, a)}
     for i, code in enumerate(value):
-        if isinstance(code, str) and code not in served:
+        if isinstance(code, str) and CSP_CODE.match(code) and code not in served:
             yield (
                 key_path(base + ["partnerships", i]),
                 f"{code} is not served by {' or '.join(ids)} (see agencies.<id>.serves)",
             )
 
 
-def _sharing_rules(base: list[Any], ds: dict[str, Any], ids: list[str], agencies: dict[str, Any]) -> Iterator[Problem]:
+def _sharing_rules(
+    base: list[Any], ds: dict[str, Any], ids: list[str], agencies: dict[str, Any]
+) -> Iterator[Problem]:
     sharing = ds.get("sharing")
     if not isinstance(sharing, dict):
         return
@@ -228,10 +247,16 @@ def _sharing_rules(base: list[Any], ds: dict[str, Any], ids: list[str], agencies
             "consultation responses must be shared 'aggregate' or 'deidentified', got 'record'",
         )
     if level == "aggregate" and "min_cell_size" not in sharing:
-        yield key_path(path + ["min_cell_size"]), "is required when level is 'aggregate' (small counts identify people)"
+        yield (
+            key_path(path + ["min_cell_size"]),
+            "is required when level is 'aggregate' (small counts identify people)",
+        )
     pseudo = sharing.get("pseudonymise")
     if level == "aggregate" and pseudo:
-        yield key_path(path + ["pseudonymise"]), "only applies to record or deidentified data, not 'aggregate'"
+        yield (
+            key_path(path + ["pseudonymise"]),
+            "only applies to record or deidentified data, not 'aggregate'",
+        )
     if level in {"record", "deidentified"} and sharing.get("rounding") not in {None, "none"}:
         yield key_path(path + ["rounding"]), f"only applies to counts (level 'aggregate'), not {level!r}"
     names = {c.get("name") for c in ds.get("columns") or [] if isinstance(c, dict)}
@@ -239,7 +264,10 @@ def _sharing_rules(base: list[Any], ds: dict[str, Any], ids: list[str], agencies
         for i, field in enumerate(pseudo):
             if isinstance(field, str) and field not in names:
                 listed = ", ".join(sorted(str(n) for n in names if n is not None))
-                yield key_path(path + ["pseudonymise", i]), f"{field!r} is not a column of this dataset ({listed})"
+                yield (
+                    key_path(path + ["pseudonymise", i]),
+                    f"{field!r} is not a column of this dataset ({listed})",
+                )
 
 
 def _time_rules(base: list[Any], ds: dict[str, Any], months: int | None) -> Iterator[Problem]:
