@@ -21,37 +21,30 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def run_region(region_file: Path, warehouse_file: Path) -> int:
-    """Validate the region, prepare Airflow, run the DAG with ``dag.test()`` and report."""
-    from csp_audit.config import RegionConfigError, load_region
-
-    try:
-        region = load_region(region_file)
-    except RegionConfigError as exc:
-        return _fail(str(exc), EXIT_BAD_INPUT)
-    warehouse_file = warehouse_file.expanduser().resolve()
-    warehouse_file.parent.mkdir(parents=True, exist_ok=True)
-
+def _prepare_airflow(warehouse_file: Path) -> int | None:
     from csp_audit import airflow_env
 
     airflow_env.configure(warehouse_file.parent / "airflow")
-    print(f"[csp-audit] region {region.name} from {region.source}", flush=True)
-    print(f"[csp-audit] warehouse {warehouse_file}", flush=True)
     try:
         airflow_env.prepare_metadata()
     except RuntimeError as exc:
         return _fail(str(exc), EXIT_FAILED)
+    return None
 
-    from csp_audit.audit_dag import DAG_ID
+
+def _test_dag(dag_id: str, conf: dict[str, str], warehouse_file: Path) -> int | None:
+    """Run one DAG through ``dag.test()``; a one-line cause and exit code on failure."""
     from csp_audit.runs import error_file, failure_cause, load_dag
 
-    dag = load_dag(DAG_ID)
-    report_file = warehouse_file.parent / f"{warehouse_file.stem}.last-run.json"
-    report_file.unlink(missing_ok=True)
     error_file(warehouse_file).unlink(missing_ok=True)
-    dag_run = dag.test(run_conf={"region": str(region.source), "warehouse": str(warehouse_file)})
+    dag_run = load_dag(dag_id).test(run_conf=conf)
     if str(dag_run.state) != "success":
-        return _fail(failure_cause(dag_run, warehouse_file), EXIT_FAILED)
+        return _fail(f"{dag_id}: {failure_cause(dag_run, warehouse_file)}", EXIT_FAILED)
+    return None
+
+
+def _report_rejections(warehouse_file: Path) -> int:
+    report_file = warehouse_file.parent / f"{warehouse_file.stem}.last-run.json"
     report = json.loads(report_file.read_text(encoding="utf-8"))
     print(f"[csp-audit] marts: {warehouse_file} schema audit ({', '.join(report['marts'])})", flush=True)
     if report["rejected_files"]:
@@ -64,18 +57,105 @@ def run_region(region_file: Path, warehouse_file: Path) -> int:
     return EXIT_OK
 
 
+def run_region(region_file: Path, warehouse_file: Path) -> int:
+    """Validate the region, prepare Airflow, run the police DAG with ``dag.test()`` and report."""
+    from csp_audit.config import RegionConfigError, load_region
+
+    try:
+        region = load_region(region_file)
+    except RegionConfigError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    warehouse_file = warehouse_file.expanduser().resolve()
+    warehouse_file.parent.mkdir(parents=True, exist_ok=True)
+    print(f"[csp-audit] region {region.name} from {region.source}", flush=True)
+    print(f"[csp-audit] warehouse {warehouse_file}", flush=True)
+    if (code := _prepare_airflow(warehouse_file)) is not None:
+        return code
+    from csp_audit.audit_dag import DAG_ID
+
+    conf = {"region": str(region.source), "warehouse": str(warehouse_file)}
+    if (code := _test_dag(DAG_ID, conf, warehouse_file)) is not None:
+        return code
+    return _report_rejections(warehouse_file)
+
+
+def run_plan(plan_file: Path, warehouse_file: Path, as_of: str | None = None) -> int:
+    """Run every ingest DAG generated from the plan, then the audit build, through ``dag.test()``."""
+    import os
+
+    from csp_audit.plan import PlanError, load_plan
+
+    try:
+        plan = load_plan(plan_file)
+    except (PlanError, ValueError) as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    warehouse_file = warehouse_file.expanduser().resolve()
+    warehouse_file.parent.mkdir(parents=True, exist_ok=True)
+    print(f"[csp-audit] plan {plan.name} from {plan.source} ({len(plan.datasets)} datasets)", flush=True)
+    print(f"[csp-audit] warehouse {warehouse_file}", flush=True)
+    os.environ["CSP_AUDIT_PLAN"] = str(plan.source)
+    if (code := _prepare_airflow(warehouse_file)) is not None:
+        return code
+    from csp_audit.plan_dags import BUILD_DAG_ID, INGEST_PREFIX
+
+    conf = {"plan": str(plan.source), "warehouse": str(warehouse_file)}
+    for dataset_id in plan.datasets:
+        print(f"[csp-audit] ingest {dataset_id}", flush=True)
+        if (code := _test_dag(f"{INGEST_PREFIX}{dataset_id}", conf, warehouse_file)) is not None:
+            return code
+    build_conf = conf | ({"as_of": as_of} if as_of else {})
+    if (code := _test_dag(BUILD_DAG_ID, build_conf, warehouse_file)) is not None:
+        return code
+    return EXIT_OK
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    warehouse = args.warehouse or Path(args.region).resolve().parent / "warehouse.duckdb"
-    return run_region(Path(args.region), Path(warehouse))
+    if bool(args.region) == bool(args.plan):
+        return _fail("give exactly one of --region (police.uk only) or --plan (every agency)", EXIT_BAD_INPUT)
+    source = Path(args.region or args.plan).resolve()
+    warehouse = Path(args.warehouse) if args.warehouse else source.parent / "warehouse.duckdb"
+    if args.plan:
+        return run_plan(source, warehouse, args.as_of)
+    return run_region(source, warehouse)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from csp_audit.demo.agencies import generate_agency_deliveries
     from csp_audit.demo.generator import generate_demo_region
+    from csp_audit.plan.demo import write_demo_plan
 
     out = Path(args.out).resolve()
     print(f"[csp-audit] generating the demo region in {out}", flush=True)
-    region_file = generate_demo_region(out, seed=args.seed, months=args.months, scale=args.scale)
-    return run_region(region_file, out / "warehouse.duckdb")
+    generate_demo_region(out, seed=args.seed, months=args.months, scale=args.scale)
+    plan_file = write_demo_plan(out)
+    written = generate_agency_deliveries(out, seed=args.seed + 1, months=args.months, scale=args.scale)
+    print(f"[csp-audit] demo deliveries: {', '.join(f'{k} {v} rows' for k, v in sorted(written.items()))}")
+    _demo_key(out)
+    # judge arrivals on the day the last period's deliveries were all due
+    last = _month_after(_month_after("2021-04", args.months - 1), 1)
+    code = run_plan(plan_file, out / "warehouse.duckdb", as_of=f"{last}-28")
+    if code == EXIT_OK:
+        print(f"[csp-audit] demo done: marts in {out / 'warehouse.duckdb'} (schema audit); "
+              f"arrival board {out / 'arrival-board.html'}", flush=True)  # fmt: skip
+    return code
+
+
+def _month_after(month: str, n: int) -> str:
+    year, mon = divmod(int(month[:4]) * 12 + int(month[5:7]) - 1 + n, 12)
+    return f"{year:04d}-{mon + 1:02d}"
+
+
+def _demo_key(out: Path) -> None:
+    """A pseudonymisation key for the demo only, kept beside its output (never in the repo)."""
+    import os
+    import secrets
+
+    key_file = out / ".secrets" / "pseudonymisation.key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32) + "\n")
+        key_file.chmod(0o600)
+    os.environ.setdefault("CSP_AUDIT_PSEUDONYMISATION_KEY", key_file.read_text().strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the audit pipeline for a region YAML through Airflow")
-    run.add_argument("--region", required=True, help="region YAML file")
+    run.add_argument("--region", help="region YAML file: run the police.uk pipeline for it")
+    run.add_argument("--plan", help="data plan YAML file: ingest every agency dataset, then build the audit")
+    run.add_argument("--as-of", help="judge due dates as of this day, YYYY-MM-DD (default: today)")
     run.add_argument(
         "--warehouse", help="DuckDB warehouse file (default: warehouse.duckdb beside the region)"
     )

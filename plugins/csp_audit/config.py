@@ -17,7 +17,16 @@ ONS_CODE = re.compile(r"^[A-Z]\d{8}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 _TOP_KEYS = {"name", "audit_year_start_month", "geography", "partnerships", "sources"}
-_GEOGRAPHY_KEYS = {"lsoa_lookup", "partnership_lookup", "population", "finer"}
+_GEOGRAPHY_KEYS = {"lsoa_lookup", "partnership_lookup", "population", "finer", "apportionment"}
+_APPORTIONMENT_KEYS = {"area_type", "vintage", "lookup", "weight"}
+AREA_TYPES = (
+    "ward",
+    "postcode_district",
+    "local_authority",
+    "health_area",
+    "fire_station_ground",
+    "police_neighbourhood",
+)
 _FINER_KEYS = {"lsoa_lookup", "partnership_lookup"}
 _PARTNERSHIP_KEYS = {"police_force_areas", "codes"}
 _SOURCE_KEYS = {"police_uk"}
@@ -36,6 +45,21 @@ class FinerLookups:
 
 
 @dataclass(frozen=True)
+class Apportionment:
+    """Weights that spread counts delivered on areas that do not nest in LSOAs over LSOAs."""
+
+    area_type: str
+    vintage: int | None
+    lookup: Path
+    weight: str
+
+    @property
+    def key(self) -> str:
+        """``ward_2015``, ``postcode_district``: how datasets name the geography they arrive on."""
+        return f"{self.area_type}_{self.vintage}" if self.vintage else self.area_type
+
+
+@dataclass(frozen=True)
 class Region:
     """A validated region: every path absolute, every code checked for format."""
 
@@ -49,6 +73,7 @@ class Region:
     partnership_codes: tuple[str, ...] = field(default_factory=tuple)
     police_uk: Path | None = None
     finer: FinerLookups | None = None
+    apportionment: tuple[Apportionment, ...] = ()
 
 
 def _fail(path: Path, key: str, message: str) -> RegionConfigError:
@@ -129,6 +154,8 @@ def load_region(path: str | Path) -> Region:
             ),
         )
 
+    apportionment = _apportionment(base, path, geo.get("apportionment"))
+
     parts = _mapping(path, "partnerships", doc["partnerships"], _PARTNERSHIP_KEYS)
     if ("police_force_areas" in parts) == ("codes" in parts):
         raise _fail(path, "partnerships", "give exactly one of 'police_force_areas' or 'codes'")
@@ -160,4 +187,34 @@ def load_region(path: str | Path) -> Region:
         partnership_codes=csps,
         police_uk=police,
         finer=finer,
+        apportionment=apportionment,
     )
+
+
+def _apportionment(base: Path, path: Path, value: Any) -> tuple[Apportionment, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(path, "geography.apportionment", "must be a list of {area_type, vintage, lookup, weight}")
+    out: list[Apportionment] = []
+    for n, item in enumerate(value):
+        key = f"geography.apportionment[{n}]"
+        entry = _mapping(path, key, item, _APPORTIONMENT_KEYS)
+        area_type = entry.get("area_type")
+        if area_type not in AREA_TYPES:
+            raise _fail(
+                path, f"{key}.area_type", f"must be one of {', '.join(AREA_TYPES)}, got {area_type!r}"
+            )
+        vintage = entry.get("vintage")
+        if vintage is not None and (not isinstance(vintage, int) or not 1990 <= vintage <= 2100):
+            raise _fail(path, f"{key}.vintage", f"must be a year, got {vintage!r}")
+        weight = entry.get("weight", "population")
+        if not isinstance(weight, str) or not weight.strip():
+            raise _fail(path, f"{key}.weight", "must name the weight column (e.g. population, addresses)")
+        out.append(
+            Apportionment(area_type, vintage, _path(base, path, f"{key}.lookup", entry.get("lookup")), weight)
+        )
+    keys = [a.key for a in out]
+    if len(set(keys)) != len(keys):
+        raise _fail(path, "geography.apportionment", f"lists an area type and vintage twice: {keys}")
+    return tuple(out)

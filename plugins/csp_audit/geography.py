@@ -572,3 +572,59 @@ def resolve_lsoa_partnerships(
         # Defensive: the joins above are validated, so this would be a bug, not bad input.
         raise AssertionError("LSOA resolution did not produce exactly one row per LSOA")
     return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# Apportionment lookups: areas that do not nest in LSOAs (older wards, postcode districts, station grounds)
+# --------------------------------------------------------------------------------------------------------
+
+_AREA_COLUMN_PATTERNS: dict[str, str] = {
+    "ward": r"^wd(\d{2})?cd$",
+    "postcode_district": r"^(pcds|pcd|postcode_district|pcdist)$",
+    "local_authority": r"^lad(\d{2})?cd$",
+    "health_area": r"^(ccg|icb|sicbl|lhb)(\d{2})?cd$",
+    "fire_station_ground": r"^(station_ground|station|stn)(_code|cd)?$",
+    "police_neighbourhood": r"^(neighbourhood|nbhd)(_code|cd)?$",
+}
+
+
+def read_apportionment(path: Path, area_type: str, weight: str) -> pd.DataFrame:
+    """Read an area -> LSOA weights lookup into columns ``area_code, lsoa_code, weight`` (float).
+
+    The area column is found by pattern for the area type (``WD15CD``, ``PCDS`` ...), the LSOA column
+    as ``LSOA\\d\\dCD`` and the weight column by the configured name (``population``, ``addresses``,
+    or ``weight``). Weights must be non-negative numbers and each area must have a positive total,
+    otherwise its counts could not be spread and would be lost.
+    """
+    table = _read_csv(path)
+    lsoa_idx, _ = _find_column(table, "lsoa", "cd", f"an apportionment lookup for {area_type}")
+    pattern = _AREA_COLUMN_PATTERNS.get(area_type)
+    if pattern is None:
+        raise GeographyError(f"{path}: apportionment for area type {area_type!r} is not supported")
+    areas = [i for i, name in enumerate(table.header) if re.match(pattern, name, re.IGNORECASE)]
+    weights = [i for i, name in enumerate(table.header) if name.strip().lower() == weight.lower()]
+    if len(areas) != 1:
+        raise GeographyError(
+            f"{path}: expected one {area_type} code column matching {pattern!r}, found "
+            f"{[table.header[i] for i in areas] or 'none'} in {', '.join(table.header)}"
+        )
+    if len(weights) != 1:
+        raise GeographyError(
+            f"{path}: no weight column named {weight!r} (columns: {', '.join(table.header)})"
+        )
+    rows = []
+    for row, line in zip(table.rows, table.lines, strict=True):
+        try:
+            value = float(row[weights[0]].replace(",", ""))
+        except ValueError as exc:
+            raise GeographyError(f"{path}: line {line}: weight {row[weights[0]]!r} is not a number") from exc
+        if value < 0 or value != value:
+            raise GeographyError(f"{path}: line {line}: weight {value} is negative or not a number")
+        rows.append((row[areas[0]].strip().upper(), row[lsoa_idx].strip(), value))
+    frame = pd.DataFrame(rows, columns=["area_code", "lsoa_code", "weight"])
+    frame = frame.groupby(["area_code", "lsoa_code"], as_index=False)["weight"].sum()
+    totals = frame.groupby("area_code")["weight"].sum()
+    empty = sorted(totals[totals <= 0].index)
+    if empty:
+        raise GeographyError(f"{path}: areas with no positive weight cannot be apportioned: {_short(empty)}")
+    return frame.sort_values(["area_code", "lsoa_code"]).reset_index(drop=True)

@@ -63,9 +63,13 @@ def suite_path(suite_name: str) -> Path:
 
 def suite_fingerprint(suite_name: str) -> str:
     """Hash of the suite's rules (ids and GX metadata excluded) so a changed suite re-validates files."""
-    doc = json.loads(suite_path(suite_name).read_text(encoding="utf-8"))
+    return fingerprint_of(json.loads(suite_path(suite_name).read_text(encoding="utf-8")))
+
+
+def fingerprint_of(suite: dict[str, Any]) -> str:
+    """Hash of a suite's rules as plain data (type, kwargs, meta of each expectation)."""
     rules = [
-        {"type": e["type"], "kwargs": e["kwargs"], "meta": e.get("meta", {})} for e in doc["expectations"]
+        {"type": e["type"], "kwargs": e["kwargs"], "meta": e.get("meta", {})} for e in suite["expectations"]
     ]
     return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -106,6 +110,11 @@ def validate_frame(suite_name: str, frame: pd.DataFrame, parameters: dict[str, A
             "partial_unexpected_count": 5,
         },
     )
+    return collect_findings(result)
+
+
+def collect_findings(result: Any) -> GateResult:
+    """Turn a GX validation result into findings by severity and quarantined row numbers."""
     gate = GateResult()
     for item in result.results:
         if item.success:

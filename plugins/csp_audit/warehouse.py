@@ -55,7 +55,78 @@ create table if not exists raw.police_row_failures (
     row_number bigint not null,
     rule varchar not null
 );
+-- every other dataset of the data plan: one delivery = one file for (dataset, agency, period)
+create table if not exists raw.deliveries (
+    sha256 varchar primary key,
+    dataset varchar not null,
+    agency varchar not null,
+    period varchar not null,
+    source_file varchar not null,
+    size_bytes bigint not null,
+    rows_read bigint not null,
+    received_at timestamp not null,
+    loaded_at timestamp not null
+);
+create table if not exists raw.delivery_validations (
+    sha256 varchar primary key,
+    dataset varchar not null,
+    agency varchar not null,
+    period varchar not null,
+    source_file varchar not null,
+    received_at timestamp not null,
+    suite_fingerprint varchar not null,
+    outcome varchar not null,
+    rows_read bigint,
+    rule varchar,
+    line bigint,
+    detail varchar,
+    warnings varchar,
+    validated_at timestamp not null
+);
+create table if not exists raw.delivery_row_failures (
+    sha256 varchar not null,
+    row_number bigint not null,
+    rule varchar not null
+);
 """
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB: names from the data plan never reach SQL unquoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def dataset_table(dataset_id: str) -> str:
+    return f"raw.{quote_ident('ds__' + dataset_id)}"
+
+
+def ensure_dataset_table(con: duckdb.DuckDBPyConnection, dataset_id: str, columns: list[str]) -> None:
+    """Create the raw table of a plan dataset (lineage + the contract's columns, all text).
+
+    An existing table whose columns differ from the contract is an error, not a silent reshape:
+    the plan changed and the stored deliveries no longer match it.
+    """
+    wanted = ["_sha256", "_source_file", "_row_number", "_loaded_at", *columns]
+    found = [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'raw' and table_name = ? order by ordinal_position",
+            ["ds__" + dataset_id],
+        ).fetchall()
+    ]
+    if found and found != wanted:
+        raise ValueError(
+            f"raw table for dataset {dataset_id!r} has columns {found[4:]}, but the data plan now says {columns}; "
+            "migrate or rename the dataset"
+        )
+    if not found:
+        cols = ", ".join(f"{quote_ident(c)} varchar" for c in columns)
+        con.execute(
+            f"create table {dataset_table(dataset_id)} (_sha256 varchar not null, _source_file varchar not null, "
+            f"_row_number bigint not null, _loaded_at timestamp not null, {cols})"
+        )
+
 
 GEOGRAPHY_TABLES = ("geo_lsoas", "geo_populations", "region_partnerships", "geo_vintages")
 
@@ -191,6 +262,76 @@ def load_delivery(
             from _rows
             """,
             [sha256, source_file, loaded_at],
+        )
+        con.unregister("_rows")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return True
+
+
+def record_delivery_validation(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    verdict: dict[str, object],
+    row_failures: list[tuple[int, str]],
+) -> None:
+    """Store a plan delivery's verdict and row-level failures, replacing an earlier verdict atomically."""
+    columns = ("sha256", "dataset", "agency", "period", "source_file", "received_at", "suite_fingerprint",
+               "outcome", "rows_read", "rule", "line", "detail", "warnings")  # fmt: skip
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from raw.delivery_validations where sha256 = ?", [verdict["sha256"]])
+        con.execute("delete from raw.delivery_row_failures where sha256 = ?", [verdict["sha256"]])
+        con.execute(
+            f"insert into raw.delivery_validations ({', '.join(columns)}, validated_at) "  # noqa: S608 - fixed names
+            f"values ({', '.join('?' for _ in columns)}, ?)",
+            [verdict[c] for c in columns] + [now()],
+        )
+        if row_failures:
+            failures = pd.DataFrame(row_failures, columns=["row_number", "rule"])
+            failures.insert(0, "sha256", verdict["sha256"])
+            con.register("_failures", failures)
+            con.execute(
+                "insert into raw.delivery_row_failures select sha256, row_number, rule from _failures"
+            )
+            con.unregister("_failures")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def load_dataset_delivery(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    dataset_id: str,
+    delivery: dict[str, object],
+    frame: pd.DataFrame,
+    columns: list[str],
+) -> bool:
+    """Insert one plan delivery with lineage in a single transaction; False if these bytes are already in.
+
+    Re-deliveries of a period are all kept; which one is current is derived in dbt (the latest
+    received), so nothing here is updated in place and a re-run cannot change history.
+    """
+    loaded_at = now()
+    con.execute("begin transaction")
+    try:
+        if con.execute("select 1 from raw.deliveries where sha256 = ?", [delivery["sha256"]]).fetchone():
+            con.execute("rollback")
+            return False
+        con.execute(
+            "insert into raw.deliveries values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [delivery["sha256"], dataset_id, delivery["agency"], delivery["period"], delivery["source_file"],
+             delivery["size"], len(frame), delivery["received_at"], loaded_at],
+        )  # fmt: skip
+        con.register("_rows", frame)
+        select = ", ".join(quote_ident(c) for c in columns)
+        con.execute(
+            f"insert into {dataset_table(dataset_id)} select ?, ?, row_number, ?, {select} from _rows",  # noqa: S608 - quoted
+            [delivery["sha256"], delivery["source_file"], loaded_at],
         )
         con.unregister("_rows")
         con.execute("commit")

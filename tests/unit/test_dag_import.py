@@ -46,3 +46,37 @@ def test_parsing_does_not_import_gx_dbt_or_pandas() -> None:
     proc = subprocess.run([sys.executable, "-c", code], env=cli_env(Path(REPO / ".pytest_cache" / "af")),
                           capture_output=True, text=True, check=True)  # fmt: skip
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_plan_generates_one_ingest_dag_per_dataset_and_an_asset_scheduled_build(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from csp_audit.demo.generator import generate_demo_region
+    from csp_audit.plan.demo import write_demo_plan
+    from csp_audit.plan.model import load_plan
+
+    generate_demo_region(tmp_path, months=1)
+    plan_file = write_demo_plan(tmp_path)
+    monkeypatch.setenv("CSP_AUDIT_PLAN", str(plan_file))  # type: ignore[attr-defined]
+    bag = DagBag(dag_folder=str(DAGS / "csp_audit_plan.py"))
+    assert bag.import_errors == {}
+    (stat,) = bag.dagbag_stats
+    assert stat.duration.total_seconds() < 0.5
+    datasets = set(load_plan(plan_file).datasets)
+    ingest = {d.removeprefix("csp_audit_ingest__") for d in bag.dags if d.startswith("csp_audit_ingest__")}
+    assert ingest == datasets
+    for dataset in datasets:
+        load = bag.dags[f"csp_audit_ingest__{dataset}"].get_task("load")
+        assert [a.uri for a in load.outlets] == [f"csp-audit://demo-region-plan/{dataset}"]
+    condition = bag.dags["csp_audit_build"].timetable.asset_condition
+    assert type(condition).__name__ == "AssetAny"  # any dataset's delivery triggers the build
+    assert {a.uri for a in condition.objects} == {f"csp-audit://demo-region-plan/{d}" for d in datasets}
+
+
+def test_no_plan_no_plan_dags(monkeypatch: object) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.delenv("CSP_AUDIT_PLAN", raising=False)  # type: ignore[attr-defined]
+    bag = DagBag(dag_folder=str(DAGS / "csp_audit_plan.py"))
+    assert bag.import_errors == {} and bag.dags == {}

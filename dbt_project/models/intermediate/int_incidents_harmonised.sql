@@ -1,8 +1,9 @@
 {#-
-  The long harmonised fact that the audit marts read: one row per counted incident (police.uk
-  rows, exact LSOA placement) and, as agencies are added, one row per apportioned share of an
-  aggregate count. `incidents` is 1 for an exact record and the apportioned share otherwise;
-  `method` and `weight` say how the row was placed on the LSOA.
+  The long harmonised fact that the audit marts read: one row per counted police.uk record
+  (exact LSOA placement) and one row per LSOA share of every counted agency row (exact when the
+  agency delivered LSOAs, apportioned by weights otherwise). `incidents` is 1 for an exact record
+  and the apportioned share of the count otherwise; `method` and `weight` say how the row was
+  placed. Only rows placed inside the region appear; int_agency_counts_placed keeps the rest.
 -#}
 select
     'police_uk_street' as dataset,
@@ -26,3 +27,26 @@ select
     row_number
 from {{ ref('int_police_street_rows_classified') }}
 where row_status = 'counted'
+
+union all
+
+select
+    p.dataset,
+    coalesce(a.agency_type, 'unknown') as agency_type,
+    p.agency,
+    p.category,
+    p."month",
+    p.lsoa_code,
+    g.ward_code,
+    p.partnership_code,
+    p.method,
+    p.weight,
+    p.incidents,
+    cast(null as varchar) as location_key,
+    cast(null as varchar) as location,
+    p.source_file,
+    p.row_number
+from {{ ref('int_agency_counts_placed') }} as p
+inner join {{ ref('stg_geography__lsoas') }} as g using (lsoa_code)
+left join {{ ref('stg_agencies__plan_agencies') }} as a using (agency)
+where p.in_region

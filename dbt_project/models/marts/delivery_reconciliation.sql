@@ -1,0 +1,44 @@
+{#- One row per loaded delivery of a plan agency dataset: every row read is counted, a duplicate,
+    unlocated, quarantined, or superseded by a corrected re-delivery; and the incidents counted
+    land inside or outside the region (apportionment conserves them). -#}
+with rows as (
+    select
+        dataset, agency, period, source_file, delivery_sha256,
+        count(*) as rows_read,
+        count(*) filter (where row_status = 'counted') as rows_counted,
+        count(*) filter (where row_status = 'duplicate') as rows_duplicate,
+        count(*) filter (where row_status = 'unlocated') as rows_unlocated,
+        count(*) filter (where row_status = 'quarantined') as rows_quarantined,
+        count(*) filter (where row_status = 'superseded') as rows_superseded,
+        coalesce(sum(count_value) filter (where row_status = 'counted'), 0) as incidents_counted
+    from {{ ref('int_agency_rows_classified') }}
+    group by all
+),
+placed as (
+    select
+        delivery_sha256,
+        sum(incidents) filter (where in_region) as incidents_in_region,
+        sum(incidents) filter (where not in_region) as incidents_outside_region
+    from {{ ref('int_agency_counts_placed') }}
+    group by all
+)
+select
+    r.dataset,
+    r.agency,
+    r.period,
+    r.source_file,
+    d.received_at,
+    d.is_current,
+    r.rows_read,
+    r.rows_counted,
+    r.rows_duplicate,
+    r.rows_unlocated,
+    r.rows_quarantined,
+    r.rows_superseded,
+    cast(r.incidents_counted as double) as incidents_counted,
+    round(coalesce(p.incidents_in_region, 0), 6) as incidents_in_region,
+    round(coalesce(p.incidents_outside_region, 0), 6) as incidents_outside_region
+from rows as r
+inner join {{ ref('stg_agencies__deliveries') }} as d using (delivery_sha256)
+left join placed as p using (delivery_sha256)
+order by r.dataset, r.agency, r.period, d.received_at

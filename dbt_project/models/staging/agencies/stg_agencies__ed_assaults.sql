@@ -1,0 +1,13 @@
+select
+    _sha256 as delivery_sha256, _source_file as source_file, _row_number as row_number,
+    nullif(trim(patient_id), '') as patient_pseudonym,
+    try_cast(nullif(trim(incident_date), '') as date) as incident_date,
+    nullif(trim(incident_time), '') as incident_time,
+    try_cast(replace(nullif(trim(arrival_datetime), ''), 'T', ' ') as timestamp) as arrival_at,
+    nullif(trim(incident_location), '') as incident_location,
+    nullif(trim(incident_location_name), '') as incident_location_name,
+    nullif(trim(means_of_assault), '') as means_of_assault,
+    upper(nullif(trim(patient_postcode_district), '')) as area_code
+from {{ relation_or_empty('agencies', 'ds__ed_assaults',
+    ['patient_id', 'incident_date', 'incident_time', 'arrival_datetime', 'incident_location',
+     'incident_location_name', 'means_of_assault', 'patient_postcode_district']) }}

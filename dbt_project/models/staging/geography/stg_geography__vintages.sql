@@ -1,0 +1,2 @@
+select "lookup", "level", vintage, "source"
+from {{ source('geography', 'geo_vintages') }}

@@ -1,0 +1,139 @@
+"""The audit build of a data plan: geography (with apportionment weights), arrival board, dbt build.
+
+The build runs with whatever has arrived: the arrival board is written to the warehouse first so
+the marts can flag a missing or rejected delivery instead of publishing it as zero.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from csp_audit import geography, pipeline, warehouse
+from csp_audit.config import load_region
+from csp_audit.dbt_runner import dbt_build
+from csp_audit.pipeline import progress
+from csp_audit.plan import load_plan
+from csp_audit.plan.model import DataPlan
+from csp_audit.runs import reports_failure
+
+
+@reports_failure
+def prepare_geography(plan_file: str, warehouse_file: str) -> dict[str, Any]:
+    """The region's LSOA geography plus every apportionment lookup and the plan's datasets."""
+    plan = load_plan(plan_file)
+    summary = pipeline.prepare_geography(str(plan.region), warehouse_file)
+    region = load_region(plan.region)
+    weights = [
+        geography.read_apportionment(a.lookup, a.area_type, a.weight).assign(geography=a.key, basis=a.weight)
+        for a in region.apportionment
+    ]
+    frame = (
+        pd.concat(weights, ignore_index=True)
+        if weights
+        else pd.DataFrame(
+            {c: pd.Series(dtype="str") for c in ("area_code", "lsoa_code", "geography", "basis")}
+        ).assign(weight=pd.Series(dtype="float64"))
+    )
+    datasets = pd.DataFrame(
+        [
+            {
+                "dataset": d.id,
+                "geography": d.geography.type,
+                "geography_vintage": d.geography.vintage,
+                "geography_key": f"{d.geography.type}_{d.geography.vintage}"
+                if d.geography.vintage
+                else d.geography.type,
+                "time_grain": d.time_grain,
+                "cadence": d.cadence,
+                "sharing_level": d.sharing.level,
+                "min_cell_size": d.sharing.min_cell_size,
+                "rounding": d.sharing.rounding,
+            }
+            for d in plan.datasets.values()
+        ]
+    )
+    agencies = pd.DataFrame(
+        [{"agency": a.id, "agency_name": a.name, "agency_type": a.type} for a in plan.agencies.values()]
+    )
+    with warehouse.connect(Path(warehouse_file)) as con:
+        warehouse.replace_tables(
+            con, {"geo_apportionment": frame, "plan_datasets": datasets, "plan_agencies": agencies}
+        )
+    progress(f"geography: {len(region.apportionment)} apportionment lookups ({len(frame)} area-LSOA weights)")
+    return summary | {"apportionment_rows": len(frame)}
+
+
+def _police_agency(plan: DataPlan, force_slug: str) -> str | None:
+    """The plan agency that publishes a police.uk force's files (its name starts with the force)."""
+    for agency in plan.agencies.values():
+        if agency.type == "police" and re.sub(r"[^a-z0-9]+", "-", agency.name.lower()).startswith(force_slug):
+            return agency.id
+    return None
+
+
+@reports_failure
+def arrival_board(plan_file: str, warehouse_file: str, as_of: str | None = None) -> dict[str, Any]:
+    """Expected vs received deliveries for every cycle up to ``as_of``; stored and written as HTML."""
+    from csp_audit.plan.status import Received, arrival_board, expected_deliveries, summary, write_board_html
+
+    plan = load_plan(plan_file)
+    today = date.fromisoformat(as_of) if as_of else date.today()
+    received: list[Received] = []
+    with warehouse.connect(Path(warehouse_file)) as con:
+        for row in con.execute(
+            "select agency, dataset, period, received_at, outcome, source_file from raw.delivery_validations"
+        ).fetchall():
+            received.append(Received(*row))
+        for source_file, outcome, validated_at in con.execute(
+            "select source_file, outcome, validated_at from raw.police_file_validations"
+        ).fetchall():
+            match = re.match(r"^(?:.*/)?(\d{4}-\d{2})-(.+)-street\.csv$", source_file)
+            agency = _police_agency(plan, match[2]) if match else None
+            if agency:
+                received.append(
+                    Received(agency, "police_uk_street", match[1], validated_at, outcome, source_file)
+                )
+    rows = []
+    last = plan.cycle.containing(today)
+    cycle = plan.cycle
+    while cycle.start <= last.start:  # every cycle from the plan's first to the one `today` is in
+        rows += arrival_board(expected_deliveries(plan, str(cycle.start), today), received, today)
+        cycle = cycle.shifted(cycle.start.plus(cycle.months))
+    frame = pd.DataFrame(
+        [
+            {
+                "agency": r.agency,
+                "agency_name": r.agency_name,
+                "dataset": r.dataset,
+                "period": r.period,
+                "period_label": r.period_label,
+                "due_date": r.due_date,
+                "status": r.status,
+                "received_at": r.received_at,
+                "deliveries": r.deliveries,
+                "source_file": r.source_file,
+            }
+            for r in rows
+        ]
+    )
+    with warehouse.connect(Path(warehouse_file)) as con:
+        warehouse.replace_tables(con, {"arrival_board": frame})
+    path = Path(warehouse_file).parent / "arrival-board.html"
+    write_board_html(rows, path, title=f"Data deliveries: {plan.name}", as_of=today)
+    progress(f"arrival board as of {today}: {summary(rows)}; {path}")
+    return {"rows": len(rows), "html": str(path)}
+
+
+@reports_failure
+def build_marts(plan_file: str, warehouse_file: str) -> dict[str, Any]:
+    plan = load_plan(plan_file)
+    region = load_region(plan.region)
+    progress("dbt: building staging, intermediate and audit marts with tests")
+    result = dbt_build(Path(warehouse_file), pipeline.dbt_variables(region))
+    progress(f"dbt: {result.passed} nodes passed, {result.warned} warned, in {result.elapsed_s} s")
+    return {"passed": result.passed, "warned": result.warned}
