@@ -188,11 +188,12 @@ def suite_document(dataset: Dataset) -> dict[str, Any]:
 def build_suite(config: dict[str, Any]) -> Any:
     """A GX ExpectationSuite from the suite document."""
     import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     suite = gx.ExpectationSuite(name=config["name"], meta=config.get("meta") or {})
     for exp in config["expectations"]:
         suite.add_expectation_configuration(
-            gx.core.ExpectationConfiguration(type=exp["type"], kwargs=exp["kwargs"], meta=exp.get("meta"))
+            ExpectationConfiguration(type=exp["type"], kwargs=exp["kwargs"], meta=exp.get("meta"))
         )
     return suite
 

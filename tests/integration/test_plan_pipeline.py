@@ -37,9 +37,9 @@ def plan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _query(out: Path, sql: str) -> list[tuple]:
+def _query(out: Path, sql: str, params: list[str] | None = None) -> list[tuple]:
     with duckdb.connect(str(out / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, params or []).fetchall()
 
 
 def test_every_dataset_ingested_through_its_dag(plan_run: Path) -> None:
@@ -83,8 +83,8 @@ def test_corrected_redelivery_supersedes_and_both_are_kept(plan_run: Path) -> No
     rows = _query(
         plan_run,
         "select source_file, is_current, rows_superseded, rows_read from audit.delivery_reconciliation "
-        f"where dataset = '{redelivered['dataset']}' and agency = '{redelivered['agency']}' "
-        f"and period = '{redelivered['period']}' order by received_at",
+        "where dataset = ? and agency = ? and period = ? order by received_at",
+        [redelivered["dataset"], redelivered["agency"], redelivered["period"]],
     )
     assert len(rows) == 2
     (first, first_current, first_superseded, first_read), (second, second_current, second_superseded, _) = (
