@@ -123,7 +123,8 @@ def validate_police(warehouse_file: str, files: list[dict[str, Any]]) -> dict[st
     verdicts: list[dict[str, Any]] = []
     for n, item in enumerate(todo, 1):
         verdict: dict[str, Any] = {"sha256": item.sha256, "source_file": item.source_file,
-                                   "suite": POLICE_SUITE, "fingerprint": fingerprint}  # fmt: skip
+                                   "suite": POLICE_SUITE, "fingerprint": fingerprint,
+                                   "received_at": item.received_at}  # fmt: skip
         try:
             frame = read_delivery(Path(item.path), item.source_file)
         except FileRejected as exc:

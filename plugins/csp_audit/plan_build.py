@@ -90,7 +90,7 @@ def arrival_board(plan_file: str, warehouse_file: str, as_of: str | None = None)
         ).fetchall():
             received.append(Received(*row))
         for source_file, outcome, validated_at in con.execute(
-            "select source_file, outcome, validated_at from raw.police_file_validations"
+            "select source_file, outcome, coalesce(received_at, validated_at) from raw.police_file_validations"
         ).fetchall():
             match = re.match(r"^(?:.*/)?(\d{4}-\d{2})-(.+)-street\.csv$", source_file)
             agency = _police_agency(plan, match[2]) if match else None

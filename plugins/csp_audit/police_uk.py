@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -47,6 +48,7 @@ class PoliceFile:
     force: str
     size: int
     sha256: str
+    received_at: str = ""  # the file's modification time (UTC, ISO): when it arrived in the folder
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -85,6 +87,9 @@ def discover(root: Path) -> list[PoliceFile]:
                 force=match["force"],
                 size=real.stat().st_size,
                 sha256=sha256_of(real),
+                received_at=datetime.fromtimestamp(real.stat().st_mtime, UTC)
+                .replace(tzinfo=None)
+                .isoformat(timespec="seconds"),
             )
         )
     return found

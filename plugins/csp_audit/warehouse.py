@@ -50,6 +50,7 @@ create table if not exists raw.police_file_validations (
     warnings varchar,                  -- 'rule (n rows); ...'
     validated_at timestamp not null
 );
+alter table raw.police_file_validations add column if not exists received_at timestamp;
 create table if not exists raw.police_row_failures (
     sha256 varchar not null,
     row_number bigint not null,
@@ -184,6 +185,7 @@ def record_validation(
     detail: str | None,
     warnings: str | None,
     row_failures: list[tuple[int, str]],
+    received_at: str | None = None,
 ) -> None:
     """Store one file's verdict and its row-level failures, replacing any earlier verdict atomically."""
     con.execute("begin transaction")

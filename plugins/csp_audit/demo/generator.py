@@ -20,9 +20,11 @@ can later generate a national year (about 6.5 million rows) from a bigger :class
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -542,6 +544,16 @@ def _write_police_files(out_dir: Path, spec: DemoSpec, geo: Geography) -> None:
             rows = _force_month_rows(spec, geo, pos, m, rng, carry)
             path = out_dir / POLICE_DIR / label / f"{label}-{force.slug}-street.csv"
             _to_csv(_police_frame(rows, geo, force, label), path)
+            _set_published(path, label)
+
+
+def _set_published(path: Path, label: str) -> None:
+    """police.uk publishes a month's files around the 10th of the next month; stamp the file so
+    (deterministically, whenever the demo is generated) arrival tracking sees a timely delivery."""
+    year, month = int(label[:4]), int(label[5:7])
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    stamp = datetime(year, month, 10, 9, 0, tzinfo=UTC).timestamp()
+    os.utime(path, (stamp, stamp))
 
 
 def _intensity(spec: DemoSpec, month_index: int) -> float:

@@ -111,6 +111,8 @@ class Dataset:
     partnerships: tuple[str, ...] | None
     sharing: Sharing
     landing: str = DEFAULT_LANDING
+    # extra GX rules beyond those derived from the columns (e.g. ISTV: arrival after the incident)
+    expectations: tuple[dict[str, Any], ...] = ()
 
     def covers(self, agency: Agency) -> tuple[str, ...]:
         """The partnerships this agency's delivery of the dataset is for."""
@@ -282,6 +284,7 @@ def _build(doc: dict[str, Any], source: Path, region: Path, names: dict[str, str
                 rounding=sharing.get("rounding", "none"),
             ),
             landing=d.get("landing", {}).get("path", DEFAULT_LANDING),
+            expectations=tuple(d.get("expectations") or ()),
         )
     coordinator = doc.get("coordinator")
     return DataPlan(
