@@ -193,7 +193,9 @@ def record_validation(
         con.execute("delete from raw.police_file_validations where sha256 = ?", [sha256])
         con.execute("delete from raw.police_row_failures where sha256 = ?", [sha256])
         con.execute(
-            "insert into raw.police_file_validations values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into raw.police_file_validations (sha256, source_file, suite, suite_fingerprint, outcome, "
+            "rows_read, rule, line, detail, warnings, validated_at, received_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 sha256,
                 source_file,
@@ -206,7 +208,8 @@ def record_validation(
                 detail,
                 warnings,
                 now(),
-            ],
+                received_at or None,
+            ],  # fmt: skip
         )
         if row_failures:
             failures = pd.DataFrame(row_failures, columns=["row_number", "rule"])
