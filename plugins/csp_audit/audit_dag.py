@@ -84,7 +84,7 @@ def build_police_audit_dag(dag_id: str = DAG_ID, schedule: str | None = "@monthl
         def validate(settings: dict[str, str], files: list[dict[str, Any]]) -> dict[str, Any]:
             from csp_audit import pipeline
 
-            return pipeline.validate_police(settings["warehouse"], files)
+            return pipeline.validate_police(settings["region"], settings["warehouse"], files)
 
         @task
         def load(settings: dict[str, str], files: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,7 +17,16 @@ ONS_CODE = re.compile(r"^[A-Z]\d{8}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 _TOP_KEYS = {"name", "audit_year_start_month", "geography", "partnerships", "sources"}
-_GEOGRAPHY_KEYS = {"lsoa_lookup", "partnership_lookup", "population", "finer", "apportionment"}
+_GEOGRAPHY_KEYS = {
+    "lsoa_lookup",
+    "partnership_lookup",
+    "population",
+    "finer",
+    "apportionment",
+    "bounding_box",
+}
+# England and Wales with a margin: min longitude, min latitude, max longitude, max latitude
+ENGLAND_AND_WALES_BOX = (-6.5, 49.8, 2.0, 56.0)
 _APPORTIONMENT_KEYS = {"area_type", "vintage", "lookup", "weight"}
 AREA_TYPES = (
     "ward",
@@ -74,6 +83,7 @@ class Region:
     police_uk: Path | None = None
     finer: FinerLookups | None = None
     apportionment: tuple[Apportionment, ...] = ()
+    bounding_box: tuple[float, float, float, float] = ENGLAND_AND_WALES_BOX
 
 
 def _fail(path: Path, key: str, message: str) -> RegionConfigError:
@@ -155,6 +165,18 @@ def load_region(path: str | Path) -> Region:
         )
 
     apportionment = _apportionment(base, path, geo.get("apportionment"))
+    box = geo.get("bounding_box", list(ENGLAND_AND_WALES_BOX))
+    if (
+        not isinstance(box, list)
+        or len(box) != 4
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+        or not (box[0] < box[2] and box[1] < box[3])
+    ):
+        raise _fail(
+            path,
+            "geography.bounding_box",
+            "must be [min_longitude, min_latitude, max_longitude, max_latitude]",
+        )
 
     parts = _mapping(path, "partnerships", doc["partnerships"], _PARTNERSHIP_KEYS)
     if ("police_force_areas" in parts) == ("codes" in parts):
@@ -188,6 +210,7 @@ def load_region(path: str | Path) -> Region:
         police_uk=police,
         finer=finer,
         apportionment=apportionment,
+        bounding_box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
     )
 
 

@@ -7,6 +7,7 @@ as long as it writes, and is idempotent: re-running it on the same inputs change
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,15 +109,57 @@ def _files(items: list[dict[str, Any]]) -> list[PoliceFile]:
     return [PoliceFile(**item) for item in items]
 
 
+TRAILING_MONTHS = 6
+_SOURCE = re.compile(r"(?:^|/)(\d{4}-\d{2})-(.+)-street\.csv$")
+
+
+def _row_history(con: Any) -> dict[str, dict[str, int]]:
+    """force -> period -> rows of accepted deliveries already validated (for the row-count check)."""
+    history: dict[str, dict[str, int]] = {}
+    for source_file, rows in con.execute(
+        "select source_file, rows_read from raw.police_file_validations where outcome = 'accepted'"
+    ).fetchall():
+        match = _SOURCE.search(source_file)
+        if match and rows is not None:
+            history.setdefault(match[2], {})[match[1]] = int(rows)
+    return history
+
+
+def _row_bounds(history: dict[str, int], period: str) -> tuple[int, int | None]:
+    """Half to twice the median of the trailing months, once three of them are known."""
+    earlier = sorted(p for p in history if p < period)[-TRAILING_MONTHS:]
+    if len(earlier) < 3:
+        return 0, None
+    counts = sorted(history[p] for p in earlier)
+    median = (
+        counts[len(counts) // 2]
+        if len(counts) % 2
+        else (counts[len(counts) // 2 - 1] + counts[len(counts) // 2]) / 2
+    )
+    return int(median * 0.5), int(median * 2.0) + 1
+
+
+def _with_coordinates(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame GX sees: the file's columns plus the coordinates as numbers for range checks."""
+    out = frame.copy()
+    out["_longitude"] = pd.to_numeric(frame["Longitude"], errors="coerce")
+    out["_latitude"] = pd.to_numeric(frame["Latitude"], errors="coerce")
+    return out
+
+
 @reports_failure
-def validate_police(warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, Any]:
+def validate_police(region_file: str, warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, Any]:
     """Run the GX suite on every file not yet validated with the current suite; store the verdicts."""
     from csp_audit import quality  # imported here: Great Expectations is slow to import
 
+    region = load_region(region_file)
+    min_lon, min_lat, max_lon, max_lat = region.bounding_box
     fingerprint = quality.suite_fingerprint(POLICE_SUITE)
     with warehouse.connect(Path(warehouse_file)) as con:
         done = warehouse.validated(con, fingerprint)
-    todo = [f for f in _files(files) if f.sha256 not in done]
+        history = _row_history(con)
+    # oldest first per force, so each file's trailing months include the files validated before it
+    todo = sorted((f for f in _files(files) if f.sha256 not in done), key=lambda f: (f.force, f.period))
     progress(
         f"validate: {len(files)} files, {len(todo)} new to the gate (suite {POLICE_SUITE} {fingerprint})"
     )
@@ -131,7 +174,16 @@ def validate_police(warehouse_file: str, files: list[dict[str, Any]]) -> dict[st
             verdict.update(outcome="rejected", rows_read=None, rule=exc.rule, line=exc.line,
                            detail=exc.detail, warnings=None, row_failures=[])  # fmt: skip
         else:
-            gate = quality.validate_frame(POLICE_SUITE, frame, {"file_months": [item.period]})
+            min_rows, max_rows = _row_bounds(history.get(item.force, {}), item.period)
+            parameters = {
+                "file_months": [item.period],
+                "min_longitude": min_lon, "max_longitude": max_lon,
+                "min_latitude": min_lat, "max_latitude": max_lat,
+                "min_rows": min_rows, "max_rows": max_rows,
+            }  # fmt: skip
+            gate = quality.validate_frame(POLICE_SUITE, _with_coordinates(frame), parameters)
+            if not gate.critical:
+                history.setdefault(item.force, {})[item.period] = len(frame)
             critical = gate.critical
             verdict.update(
                 outcome="rejected" if critical else "accepted",

@@ -114,8 +114,11 @@ def _ingest_dag(plan_name: str, dataset_id: str, description: str) -> Any:
         def validate(settings: dict[str, str], files: list[dict[str, Any]]) -> dict[str, Any]:
             if dataset_id == POLICE_DATASET:
                 from csp_audit import pipeline
+                from csp_audit.plan import load_plan
 
-                return pipeline.validate_police(settings["warehouse"], files)
+                return pipeline.validate_police(
+                    str(load_plan(settings["plan"]).region), settings["warehouse"], files
+                )
             from csp_audit import plan_pipeline
 
             return plan_pipeline.validate_dataset(settings["plan"], settings["warehouse"], dataset_id, files)
