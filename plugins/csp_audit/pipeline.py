@@ -286,6 +286,9 @@ def summarise(region_file: str, warehouse_file: str, files: list[dict[str, Any]]
             for f, line, rule, detail in rejected
         ],
     }
+    from csp_audit.feedback import write_feedback
+
+    report["feedback"] = [str(p) for p in write_feedback(warehouse_file, path.parent / "feedback")]
     report_file = path.parent / f"{path.stem}.last-run.json"
     report_file.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     progress(

@@ -61,8 +61,29 @@ def prepare_geography(plan_file: str, warehouse_file: str) -> dict[str, Any]:
         [{"agency": a.id, "agency_name": a.name, "agency_type": a.type} for a in plan.agencies.values()]
     )
     with warehouse.connect(Path(warehouse_file)) as con:
+        forces = sorted(
+            r[0] for r in con.execute("select distinct force from raw.police_deliveries").fetchall()
+        )
+        police_agencies = pd.DataFrame(
+            [{"force_slug": f, "agency": _police_agency(plan, f)} for f in forces],
+            columns=["force_slug", "agency"],
+        ).dropna()
         warehouse.replace_tables(
-            con, {"geo_apportionment": frame, "plan_datasets": datasets, "plan_agencies": agencies}
+            con,
+            {
+                "plan_police_agencies": police_agencies,
+                "geo_apportionment": frame,
+                "plan_datasets": datasets,
+                "plan_agencies": agencies,
+                "plan_agency_partnerships": pd.DataFrame(
+                    [
+                        {"agency": a.id, "partnership_code": p}
+                        for a in plan.agencies.values()
+                        for p in a.serves
+                    ],
+                    columns=["agency", "partnership_code"],
+                ),
+            },
         )
     progress(f"geography: {len(region.apportionment)} apportionment lookups ({len(frame)} area-LSOA weights)")
     return summary | {"apportionment_rows": len(frame)}
@@ -137,3 +158,17 @@ def build_marts(plan_file: str, warehouse_file: str) -> dict[str, Any]:
     result = dbt_build(Path(warehouse_file), pipeline.dbt_variables(region))
     progress(f"dbt: {result.passed} nodes passed, {result.warned} warned, in {result.elapsed_s} s")
     return {"passed": result.passed, "warned": result.warned}
+
+
+@reports_failure
+def feedback(plan_file: str, warehouse_file: str) -> dict[str, Any]:
+    """Per-agency data-quality feedback from the marts, with the plan's rules explained."""
+    from csp_audit.contract_gate import suite_document
+    from csp_audit.feedback import write_feedback
+
+    plan = load_plan(plan_file)
+    suites = [suite_document(d) for d in plan.datasets.values() if d.id != "police_uk_street"]
+    out = Path(warehouse_file).parent / "feedback"
+    written = write_feedback(warehouse_file, out, suites)
+    progress(f"feedback: {len(written)} agency reports in {out}")
+    return {"reports": len(written), "folder": str(out)}

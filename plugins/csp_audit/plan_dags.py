@@ -188,8 +188,14 @@ def _build_dag(plan_name: str, dataset_ids: list[str], due_days: list[int]) -> A
 
             return plan_build.arrival_board(settings["plan"], settings["warehouse"], settings.get("as_of"))
 
+        @task
+        def feedback(settings: dict[str, str]) -> dict[str, Any]:
+            from csp_audit import plan_build
+
+            return plan_build.feedback(settings["plan"], settings["warehouse"])
+
         settings = resolve_settings()
-        prepare_geography(settings) >> arrival_board(settings) >> dbt_build(settings)
+        prepare_geography(settings) >> arrival_board(settings) >> dbt_build(settings) >> feedback(settings)
 
     return build()
 

@@ -1,0 +1,57 @@
+{#- Completeness by month and partnership: for each dataset, were the deliveries the partnership
+    depends on received and accepted for that month? police.uk: the force that records most of
+    the partnership's crime, every month from the region's first to its last delivered month.
+    Plan datasets: every agency that serves the partnership, every month of each due period. -#}
+with police_force as (
+    select c.partnership_code, coalesce(pa.agency, c.force_slug) as agency
+    from (
+        select partnership_code, force_slug, count(*) as n
+        from {{ ref('int_police_street_rows_classified') }}
+        where row_status = 'counted'
+        group by all
+    ) as c
+    left join {{ ref('stg_agencies__plan_police_agencies') }} as pa using (force_slug)
+    qualify row_number() over (partition by c.partnership_code order by c.n desc, c.force_slug) = 1
+),
+police_months as (
+    select unnest(generate_series(min(cast(period || '-01' as date)), max(cast(period || '-01' as date)), interval 1 month)) as "month"
+    from {{ ref('int_delivery_quality') }}
+    where dataset = 'police_uk_street'
+),
+police as (
+    select
+        f.partnership_code, cast(m."month" as date) as "month", 'police_uk_street' as dataset, f.agency,
+        coalesce(q.gate_outcome = 'accepted', false) as received
+    from police_force as f
+    cross join police_months as m
+    left join {{ ref('data_quality') }} as q
+        on q.dataset = 'police_uk_street' and q.agency = f.agency and q.period = strftime(m."month", '%Y-%m')
+),
+plan_expected as (
+    select b.dataset, b.agency, ap.partnership_code, b.period, b.status, p.cadence
+    from {{ ref('stg_agencies__arrival_board') }} as b
+    inner join {{ ref('stg_agencies__plan_agency_partnerships') }} as ap using (agency)
+    inner join {{ ref('stg_agencies__plan_datasets') }} as p using (dataset)
+    where b.status <> 'requested'
+),
+plan as (
+    select
+        partnership_code,
+        cast(cast(period || '-01' as date) + to_months(offs) as date) as "month",
+        dataset, agency,
+        status in ('received', 'late') as received
+    from plan_expected,
+         unnest(range(case cadence when 'quarterly' then 3 when 'yearly' then 12 else 1 end)) as t(offs)
+)
+select
+    u.partnership_code,
+    u."month",
+    u.dataset,
+    count(*) as deliveries_expected,
+    count(*) filter (where received) as deliveries_received,
+    count(*) = count(*) filter (where received) as complete,
+    string_agg(agency, ', ' order by agency) filter (where not received) as missing_from
+from (select * from police union all select * from plan) as u
+inner join {{ ref('stg_geography__region_partnerships') }} using (partnership_code)
+group by all
+order by u.partnership_code, u."month", u.dataset

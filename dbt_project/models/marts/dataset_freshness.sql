@@ -1,0 +1,49 @@
+{#- Is each dataset's figure current, per agency? A dataset is stale when its latest due period
+    (or, without a plan, the latest month any force delivered) has no accepted delivery: the last
+    good figures stay published and this says why they are not newer. -#}
+with quality as (
+    select dataset, agency, period, gate_outcome, failed_rule, failed_line, failed_detail, latest_file, arrival_status
+    from {{ ref('data_quality') }}
+),
+board_expected as (
+    select dataset, agency, max(period) as expected_period
+    from {{ ref('stg_agencies__arrival_board') }}
+    where status <> 'requested'
+    group by all
+),
+police_expected as (
+    select 'police_uk_street' as dataset, agency, (select max(period) from quality where dataset = 'police_uk_street') as expected_period
+    from quality where dataset = 'police_uk_street'
+    group by all
+),
+expected as (
+    select * from board_expected
+    union all
+    select * from police_expected
+    where not exists (select 1 from board_expected where dataset = 'police_uk_street')
+),
+good as (
+    select dataset, agency, max(period) as last_good_period
+    from quality where gate_outcome = 'accepted'
+    group by all
+)
+select
+    e.dataset,
+    e.agency,
+    e.expected_period,
+    g.last_good_period,
+    case when g.last_good_period is not null and g.last_good_period >= e.expected_period then 'current' else 'stale' end
+        as status,
+    case
+        when g.last_good_period is not null and g.last_good_period >= e.expected_period then null
+        when q.gate_outcome = 'rejected' then
+            'delivery for ' || e.expected_period || ' rejected: ' || q.latest_file || ', line ' || coalesce(cast(q.failed_line as varchar), '?')
+            || ': rule ' || q.failed_rule
+        else 'no delivery for ' || e.expected_period || ' yet'
+            || coalesce(' (' || (select status from {{ ref('stg_agencies__arrival_board') }} as b
+                                  where b.dataset = e.dataset and b.agency = e.agency and b.period = e.expected_period) || ')', '')
+    end as reason
+from expected as e
+left join good as g using (dataset, agency)
+left join quality as q on q.dataset = e.dataset and q.agency = e.agency and q.period = e.expected_period
+order by e.dataset, e.agency
