@@ -45,7 +45,13 @@ def target_dir(warehouse: Path) -> Path:
     return warehouse.parent / f"{warehouse.stem}.dbt-target"
 
 
-def dbt_build(warehouse: Path, variables: dict[str, Any], *, select: str | None = None) -> DbtSummary:
+def dbt_build(
+    warehouse: Path,
+    variables: dict[str, Any],
+    *,
+    select: str | None = None,
+    indirect_selection: str | None = None,
+) -> DbtSummary:
     """``dbt build`` (models, seeds, tests in DAG order) against this warehouse file."""
     target = target_dir(warehouse)
     args = [
@@ -58,7 +64,9 @@ def dbt_build(warehouse: Path, variables: dict[str, Any], *, select: str | None 
         "--vars", json.dumps(variables, sort_keys=True),
     ]  # fmt: skip
     if select:
-        args += ["--select", select]
+        args += ["--select", *select.split()]
+    if indirect_selection:
+        args += ["--indirect-selection", indirect_selection]
     env = dict(os.environ)
     env["CSP_AUDIT_WAREHOUSE"] = str(warehouse)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

@@ -139,6 +139,19 @@ def _row_bounds(history: dict[str, int], period: str) -> tuple[int, int | None]:
     return int(median * 0.5), int(median * 2.0) + 1
 
 
+def _force_lsoas(frame: pd.DataFrame, lsoa_pfa: dict[str, str]) -> list[str]:
+    """The LSOAs of the police force area where most of this file's located rows fall.
+
+    The file name gives a force slug, not a PFA code, so the force's area is read from its own
+    rows; rows outside it were snapped into a neighbouring force's LSOAs.
+    """
+    areas = frame["LSOA code"].map(lsoa_pfa).dropna()
+    if areas.empty:
+        return sorted(set(frame["LSOA code"].dropna()) - {""})
+    main = areas.mode().sort_values().iloc[0]
+    return sorted(code for code, pfa in lsoa_pfa.items() if pfa == main)
+
+
 def _with_coordinates(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame GX sees: the file's columns plus the coordinates as numbers for range checks."""
     out = frame.copy()
@@ -158,6 +171,7 @@ def validate_police(region_file: str, warehouse_file: str, files: list[dict[str,
     with warehouse.connect(Path(warehouse_file)) as con:
         done = warehouse.validated(con, fingerprint)
         history = _row_history(con)
+        lsoa_pfa = dict(con.execute("select lsoa_code, pfa_code from raw.geo_lsoas").fetchall())
     # oldest first per force, so each file's trailing months include the files validated before it
     todo = sorted((f for f in _files(files) if f.sha256 not in done), key=lambda f: (f.force, f.period))
     progress(
@@ -180,6 +194,7 @@ def validate_police(region_file: str, warehouse_file: str, files: list[dict[str,
                 "min_longitude": min_lon, "max_longitude": max_lon,
                 "min_latitude": min_lat, "max_latitude": max_lat,
                 "min_rows": min_rows, "max_rows": max_rows,
+                "force_lsoas": _force_lsoas(frame, lsoa_pfa),
             }  # fmt: skip
             gate = quality.validate_frame(POLICE_SUITE, _with_coordinates(frame), parameters)
             if not gate.critical:
@@ -249,10 +264,35 @@ def dbt_variables(region: Region) -> dict[str, Any]:
 def build_marts(region_file: str, warehouse_file: str) -> dict[str, Any]:
     """dbt build: staging -> intermediate -> marts, with every dbt test."""
     region = load_region(region_file)
-    progress("dbt: building staging, intermediate and audit marts with tests")
-    summary = dbt_build(Path(warehouse_file), dbt_variables(region))
-    progress(f"dbt: {summary.passed} nodes passed, {summary.warned} warned, in {summary.elapsed_s} s")
-    return {"passed": summary.passed, "warned": summary.warned}
+    return build_with_fact_gate(warehouse_file, dbt_variables(region))
+
+
+def build_with_fact_gate(warehouse_file: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """dbt build in two steps with the harmonised-fact gate between them.
+
+    Staging and intermediate models (and the tests on them alone) first; then Great Expectations
+    on the harmonised fact; only if it passes, the audit marts and their tests. A critical failure
+    leaves the previous marts untouched.
+    """
+    from csp_audit.fact_gate import gate_fact
+
+    path = Path(warehouse_file)
+    progress("dbt: building staging and intermediate models with their tests")
+    first = dbt_build(
+        path, variables, select="path:models/staging path:models/intermediate", indirect_selection="cautious"
+    )
+    gate = gate_fact(warehouse_file)
+    progress(
+        "fact gate: harmonised fact passed"
+        + (f" with warnings: {', '.join(w.rule for w in gate.warnings)}" if gate.warnings else "")
+    )
+    progress("dbt: building the audit marts with their tests")
+    second = dbt_build(path, variables, select="path:models/marts path:seeds")
+    passed, warned = first.passed + second.passed, first.warned + second.warned
+    progress(
+        f"dbt: {passed} nodes passed, {warned} warned, in {round(first.elapsed_s + second.elapsed_s, 2)} s"
+    )
+    return {"passed": passed, "warned": warned, "fact_gate_warnings": [w.rule for w in gate.warnings]}
 
 
 @reports_failure

@@ -15,7 +15,6 @@ import pandas as pd
 
 from csp_audit import geography, pipeline, warehouse
 from csp_audit.config import load_region
-from csp_audit.dbt_runner import dbt_build
 from csp_audit.pipeline import progress
 from csp_audit.plan import load_plan
 from csp_audit.plan.model import DataPlan
@@ -154,10 +153,7 @@ def arrival_board(plan_file: str, warehouse_file: str, as_of: str | None = None)
 def build_marts(plan_file: str, warehouse_file: str) -> dict[str, Any]:
     plan = load_plan(plan_file)
     region = load_region(plan.region)
-    progress("dbt: building staging, intermediate and audit marts with tests")
-    result = dbt_build(Path(warehouse_file), pipeline.dbt_variables(region))
-    progress(f"dbt: {result.passed} nodes passed, {result.warned} warned, in {result.elapsed_s} s")
-    return {"passed": result.passed, "warned": result.warned}
+    return pipeline.build_with_fact_gate(warehouse_file, pipeline.dbt_variables(region))
 
 
 @reports_failure

@@ -142,6 +142,19 @@ def _ingest_dag(plan_name: str, dataset_id: str, description: str) -> Any:
         files = discover(settings)
         validated = validate(settings, files)
         validated >> load(settings, files)
+        if dataset_id == POLICE_DATASET:
+
+            @task
+            def prepare_geography(settings: dict[str, str]) -> dict[str, Any]:
+                """The police gate checks LSOAs against the force's area, so it needs the geography."""
+                from csp_audit import pipeline
+                from csp_audit.plan import load_plan
+
+                return pipeline.prepare_geography(
+                    str(load_plan(settings["plan"]).region), settings["warehouse"]
+                )
+
+            prepare_geography(settings) >> validated
 
     return ingest()
 

@@ -75,7 +75,7 @@ def fingerprint_of(suite: dict[str, Any]) -> str:
 
 
 @cache
-def _context_and_suite(suite_name: str) -> tuple[Any, Any, Any]:
+def _context_and_suite(suite_name: str, batch_definition: str = BATCH_DEFINITION) -> tuple[Any, Any, Any]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TQDM_DISABLE", "1")
     import great_expectations as gx
@@ -83,7 +83,7 @@ def _context_and_suite(suite_name: str) -> tuple[Any, Any, Any]:
     context = gx.get_context(mode="file", context_root_dir=str(expectations_dir()))
     suite = context.suites.get(suite_name)
     asset = context.data_sources.get(DATASOURCE).get_asset(suite_name)
-    return context, suite, asset.get_batch_definition(BATCH_DEFINITION)
+    return context, suite, asset.get_batch_definition(batch_definition)
 
 
 def _severity(config: Any) -> tuple[str, str]:
@@ -94,9 +94,14 @@ def _severity(config: Any) -> tuple[str, str]:
     return severity, meta.get("rule", config.type)
 
 
-def validate_frame(suite_name: str, frame: pd.DataFrame, parameters: dict[str, Any]) -> GateResult:
+def validate_frame(
+    suite_name: str,
+    frame: pd.DataFrame,
+    parameters: dict[str, Any],
+    batch_definition_name: str = BATCH_DEFINITION,
+) -> GateResult:
     """Validate one file's rows (with a ``row_number`` column) and sort findings by severity."""
-    _, suite, batch_definition = _context_and_suite(suite_name)
+    _, suite, batch_definition = _context_and_suite(suite_name, batch_definition_name)
     # GX treats None/NaN as missing; police.uk writes missing values as empty strings.
     gx_frame = frame.replace({"": None})
     batch = batch_definition.get_batch(batch_parameters={"dataframe": gx_frame})

@@ -97,5 +97,7 @@ def test_unusable_lookup_fails_with_one_line_cause(small_region: Path, tmp_path:
     proc = run_cli("run", "--region", str(broken / "region.yaml"), "--warehouse", str(broken / "w.duckdb"))
     assert proc.returncode == 1
     message = proc.stderr.strip().splitlines()[-1]
-    assert message.startswith("csp-audit: error: step prepare_geography failed: GeographyError:")
+    assert message.startswith(
+        "csp-audit: error: csp_audit_police: step prepare_geography failed: GeographyError:"
+    )
     assert "lad.csv" in message and "csp" in message.lower()

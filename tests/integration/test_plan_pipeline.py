@@ -138,3 +138,83 @@ def test_pseudonymised_fields_never_reach_the_warehouse(plan_run: Path) -> None:
     stored = {r[0] for r in _query(plan_run, 'select distinct "patient_id" from raw.ds__ed_assaults')}
     assert stored and not (stored & raw_ids)
     assert all(s.startswith("p_") and len(s) == 34 for s in stored)
+
+
+EXPECTED_SEVERITY = {
+    # defect planted by the demo generator -> (where the pipeline must show it, rule)
+    "wrong_vintage_area_code": ("quarantine", "area_code_in_lookup"),
+    "future_date": ("quarantine", "date_within_delivery_period"),
+    "arrival_before_incident": ("warning", "arrival_after_incident"),
+    "duplicate_rows": ("warning", "one_row_per_cell"),
+    "malformed_header": ("critical", "header_matches_contract"),
+    "missing_period": ("board", "overdue"),
+    "late_delivery": ("board", "late"),
+    "redelivery": ("superseded", ""),
+}
+
+
+def test_every_planted_defect_is_caught_at_its_severity(plan_run: Path) -> None:
+    defects = json.loads((plan_run / "landing" / "_defects.json").read_text())
+    assert {d["defect"] for d in defects} == set(EXPECTED_SEVERITY)
+    verdicts = {
+        f: (outcome, rule, warnings or "")
+        for f, outcome, rule, warnings in _query(
+            plan_run, "select source_file, outcome, rule, warnings from raw.delivery_validations"
+        )
+    }
+    held = {}
+    for f, rule in _query(
+        plan_run,
+        "select v.source_file, r.rule from raw.delivery_row_failures r join raw.delivery_validations v using (sha256)",
+    ):
+        held.setdefault(f, set()).add(rule)
+    board = {
+        (a, d, p): s
+        for a, d, p, s in _query(
+            plan_run, "select agency, dataset, period, status from staging.stg_agencies__arrival_board"
+        )
+    }
+    for defect in defects:
+        severity, rule = EXPECTED_SEVERITY[defect["defect"]]
+        where = defect["file"]
+        if severity == "quarantine":
+            assert rule in held.get(where, set()), defect
+        elif severity == "warning":
+            assert rule in verdicts[where][2], defect
+        elif severity == "critical":
+            assert verdicts[where][:2] == ("rejected", rule), defect
+        elif severity == "board":
+            assert board[(defect["agency"], defect["dataset"], defect["period"])] == rule, defect
+    # the duplicated rows are counted once
+    dup = next(d for d in defects if d["defect"] == "duplicate_rows")
+    assert _query(
+        plan_run,
+        "select rows_duplicate from audit.delivery_reconciliation where source_file = ?",
+        [dup["file"]],
+    ) == [(3,)]
+
+
+def test_a_rejected_delivery_leaves_other_data_refreshed_and_marks_its_dataset(plan_run: Path) -> None:
+    freshness = {
+        (d, a): (s, r)
+        for d, a, s, r in _query(
+            plan_run, "select dataset, agency, status, reason from audit.dataset_freshness"
+        )
+    }
+    assert all(s == "current" for s, _ in freshness.values()), (
+        freshness
+    )  # every due period arrived in the end
+    quality = _query(
+        plan_run,
+        "select gate_outcome, failed_rule, arrival_status from audit.data_quality "
+        "where dataset = 'housing_asb_complaints' and agency = 'southern_dales_housing' and period = '2021-07'",
+    )
+    assert quality == [("rejected", "header_matches_contract", "rejected")]
+    incomplete = _query(
+        plan_run,
+        "select partnership_code, missing_from from audit.data_completeness "
+        "where dataset = 'housing_asb_complaints' and month = '2021-07-01' and not complete",
+    )
+    assert incomplete and all(m == "southern_dales_housing" for _, m in incomplete)
+    report = (plan_run / "feedback" / "southern_dales_housing.md").read_text()
+    assert "header_matches_contract" in report and "line 1" in report

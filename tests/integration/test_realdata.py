@@ -84,3 +84,23 @@ def test_every_real_row_reconciles_and_csp_totals_match(real_run: Path, shared_r
         csp_expected[csp] += n
     assert per_csp == dict(csp_expected)
     assert yearly_csps == region
+
+
+def test_real_data_passes_the_gate_with_warnings_that_name_its_quirks(real_run: Path) -> None:
+    with duckdb.connect(str(real_run / "warehouse.duckdb"), read_only=True) as con:
+        outcomes = dict(
+            con.execute("select outcome, count(*) from raw.police_file_validations group by 1").fetchall()
+        )
+        warnings = " ".join(
+            r[0]
+            for r in con.execute(
+                "select warnings from raw.police_file_validations where warnings is not null"
+            ).fetchall()
+        )
+        quarantined = con.execute("select count(*) from raw.police_row_failures").fetchone()[0]
+    assert outcomes == {"accepted": 80}
+    assert quarantined == 0
+    for quirk in ("rows_without_location", "crime_id_unique", "lsoa_in_force_area"):
+        assert quirk in warnings, quirk
+    feedback = (real_run / "feedback" / "city-of-london.md").read_text()
+    assert "lsoa_in_force_area" in feedback

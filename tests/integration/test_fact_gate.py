@@ -1,0 +1,45 @@
+"""The gate between the harmonised fact and the marts: a critical failure leaves the marts as they were."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import run_cli
+from csp_audit.demo.generator import generate_demo_region
+from csp_audit.fact_gate import FactGateFailed
+from csp_audit.pipeline import build_with_fact_gate
+from test_end_to_end import mart_checksums
+
+pytestmark = pytest.mark.integration
+VARS = {"audit_year_start_month": 4, "region_name": "demo-region"}
+
+
+def test_critical_fact_failure_keeps_the_last_good_marts(tmp_path: Path) -> None:
+    generate_demo_region(tmp_path, months=3, scale=0.2)
+    warehouse = tmp_path / "warehouse.duckdb"
+    proc = run_cli("run", "--region", str(tmp_path / "region.yaml"), "--warehouse", str(warehouse))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "fact gate: harmonised fact passed" in proc.stdout
+    good = mart_checksums(warehouse)
+
+    # a row that slipped past the delivery gate (as a bug upstream would let it): dated 2099
+    tampered = tmp_path / "tampered.duckdb"
+    shutil.copy(warehouse, tampered)
+    with duckdb.connect(str(tampered)) as con:
+        con.execute(
+            """
+            insert into raw.police_street_rows
+            select _sha256, _source_file, 999999, _loaded_at, 'f' || repeat('0', 63), '2099-01', "Reported by",
+                   "Falls within", "Longitude", "Latitude", "Location", "LSOA code", "LSOA name", "Crime type",
+                   "Last outcome category", "Context"
+            from raw.police_street_rows where "LSOA code" <> '' and "Crime ID" <> '' limit 1
+            """
+        )
+    before = mart_checksums(tampered)
+    assert before == good
+    with pytest.raises(FactGateFailed, match="month_within_deliveries.*not refreshed"):
+        build_with_fact_gate(str(tampered), VARS)
+    assert mart_checksums(tampered) == good  # the last good marts stay published
