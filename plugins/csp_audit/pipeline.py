@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from csp_audit import geography, warehouse
+from csp_audit import data_docs, geography, warehouse
 from csp_audit.config import Region, load_region
 from csp_audit.dbt_runner import dbt_build
 from csp_audit.police_uk import FileRejected, PoliceFile, discover, read_delivery
@@ -197,6 +197,13 @@ def validate_police(region_file: str, warehouse_file: str, files: list[dict[str,
                 "force_lsoas": _force_lsoas(frame, lsoa_pfa),
             }  # fmt: skip
             gate = quality.validate_frame(POLICE_SUITE, _with_coordinates(frame), parameters)
+            data_docs.record(
+                warehouse_file,
+                quality.police_suite(),
+                gate.result,
+                item.period,
+                f"{item.force}-{item.sha256[:12]}",
+            )
             if not gate.critical:
                 history.setdefault(item.force, {})[item.period] = len(frame)
             critical = gate.critical
@@ -329,6 +336,9 @@ def summarise(region_file: str, warehouse_file: str, files: list[dict[str, Any]]
     from csp_audit.feedback import write_feedback
 
     report["feedback"] = [str(p) for p in write_feedback(warehouse_file, path.parent / "feedback")]
+    docs = data_docs.build(warehouse_file)
+    report["data_docs"] = str(docs) if docs else None
+    progress(f"feedback to agencies in {path.parent / 'feedback'}; GX Data Docs {docs}")
     report_file = path.parent / f"{path.stem}.last-run.json"
     report_file.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     progress(

@@ -166,5 +166,8 @@ def feedback(plan_file: str, warehouse_file: str) -> dict[str, Any]:
     suites = [suite_document(d) for d in plan.datasets.values() if d.id != "police_uk_street"]
     out = Path(warehouse_file).parent / "feedback"
     written = write_feedback(warehouse_file, out, suites)
-    progress(f"feedback: {len(written)} agency reports in {out}")
-    return {"reports": len(written), "folder": str(out)}
+    from csp_audit import data_docs
+
+    docs = data_docs.build(warehouse_file)
+    progress(f"feedback: {len(written)} agency reports in {out}; GX Data Docs {docs}")
+    return {"reports": len(written), "folder": str(out), "data_docs": str(docs) if docs else None}

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from csp_audit import geography, warehouse
+from csp_audit import data_docs, geography, warehouse
 from csp_audit.config import Region, load_region
 from csp_audit.csvfile import FileRejected, read_strict_csv
 from csp_audit.pipeline import progress
@@ -149,6 +149,9 @@ def validate_dataset(
                     known if known is not None else sorted(set(frame[area.name].dropna()) - {""})
                 )
             gate = contract_gate.validate_contract_frame(dataset, suite, frame, params)
+            data_docs.record(
+                warehouse_file, suite, gate.result, item["period"], f"{item['agency']}-{item['sha256'][:12]}"
+            )
             critical = gate.critical
             verdict |= {
                 "outcome": "rejected" if critical else "accepted",

@@ -47,6 +47,7 @@ class GateResult:
 
     findings: list[Finding] = field(default_factory=list)
     quarantined: dict[int, list[str]] = field(default_factory=dict)  # row_number -> rules
+    result: Any = None  # the GX validation result, for Data Docs
 
     @property
     def critical(self) -> list[Finding]:
@@ -120,7 +121,7 @@ def validate_frame(
 
 def collect_findings(result: Any) -> GateResult:
     """Turn a GX validation result into findings by severity and quarantined row numbers."""
-    gate = GateResult()
+    gate = GateResult(result=result)
     for item in result.results:
         if item.success:
             continue
@@ -141,3 +142,8 @@ def collect_findings(result: Any) -> GateResult:
             for hit in res.get("unexpected_index_list") or []:
                 gate.quarantined.setdefault(int(hit["row_number"]), []).append(rule)
     return gate
+
+
+def police_suite() -> Any:
+    """The police.uk suite as loaded from the repo's GX context."""
+    return _context_and_suite("police_uk_street")[1]
