@@ -58,6 +58,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     proc = run_cli("demo", "--out", str(out))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (out / "demo.log").write_text(proc.stdout)
     return out
 
 
