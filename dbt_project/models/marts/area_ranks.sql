@@ -1,0 +1,24 @@
+{{ config(materialized='ephemeral') }}
+{#- Every LSOA and ward ranked within its partnership by incidents, per dataset, category and
+    audit year: the one definition of "top 10%" that hotspots, concentration and
+    hotspot_persistence share. The top 10% of a partnership's areas is ceil(10% of all its
+    areas), areas with no incident included. An area is in it when it has at least one incident
+    and its rank (ties share a rank) is within that size, so areas tied at the boundary are all
+    in. position breaks ties by area code; it is used only to sum the largest counts. -#}
+with ranked as (
+    select
+        r.*,
+        rank() over (w order by r.incidents desc) as incident_rank,
+        row_number() over (w order by r.incidents desc, r.area_code) as "position",
+        count(*) over w as areas_in_partnership,
+        cast(ceil(0.1 * count(*) over w) as integer) as top_10_percent_size,
+        sum(r.incidents) over w as partnership_incidents
+    from {{ ref('area_rates') }} as r
+    where r.area_type in ('lsoa', 'ward')
+    window w as (partition by r.partnership_code, r.area_type, r.dataset, r.category, r.period_start)
+)
+
+select
+    *,
+    incidents > 0 and incident_rank <= top_10_percent_size as in_top_10_percent
+from ranked

@@ -1,0 +1,26 @@
+{#- How concentrated incidents are in a partnership's LSOAs: the share of its incidents in its
+    top 10% of LSOAs (ceil(10% of all its LSOAs), LSOAs with no incident included), per dataset,
+    category and audit year. An even spread would give about even_spread_share. -#}
+select
+    partnership_code,
+    any_value(partnership_name) as partnership_name,
+    dataset,
+    category,
+    any_value(audit_year) as audit_year,
+    period_start,
+    any_value(period_end) as period_end,
+    any_value(months_covered) as months_covered,
+    cast(count(*) as integer) as lsoas,
+    cast(count(*) filter (where incidents > 0) as integer) as lsoas_with_incidents,
+    any_value(top_10_percent_size) as top_lsoas,
+    cast(sum(incidents) as double) as incidents,
+    cast(coalesce(sum(incidents) filter (where "position" <= top_10_percent_size), 0) as double)
+        as top_lsoa_incidents,
+    cast(round(
+        sum(incidents) filter (where "position" <= top_10_percent_size) / nullif(sum(incidents), 0), 4
+    ) as double) as share_in_top_10_percent,
+    cast(round(any_value(top_10_percent_size) / count(*), 4) as double) as even_spread_share
+from {{ ref('area_ranks') }}
+where area_type = 'lsoa'
+group by partnership_code, dataset, category, period_start
+order by partnership_code, dataset, category, period_start
