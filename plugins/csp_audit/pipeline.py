@@ -20,7 +20,6 @@ from csp_audit.police_uk import FileRejected, PoliceFile, discover, read_deliver
 from csp_audit.runs import reports_failure
 
 POLICE_SUITE = "police_uk_street"
-MARTS = ("partnership_crime_monthly", "partnership_crime_yearly", "reconciliation", "quarantined_rows")
 
 
 def progress(message: str) -> None:
@@ -310,7 +309,9 @@ def summarise(region_file: str, warehouse_file: str, files: list[dict[str, Any]]
     path = Path(warehouse_file)
     present = sorted({f["sha256"] for f in files})
     with warehouse.connect(path, read_only=True) as con:
-        counts = {m: con.execute(f"select count(*) from audit.{m}").fetchone()[0] for m in MARTS}  # noqa: S608
+        marts = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'audit' order by 1").fetchall()]  # fmt: skip
+        counts = {m: con.execute(f'select count(*) from audit."{m}"').fetchone()[0] for m in marts}  # noqa: S608
         totals = con.execute(
             "select count(*), sum(rows_read), sum(rows_counted), sum(rows_duplicate), sum(rows_unlocated), "
             "sum(rows_outside_region), sum(rows_quarantined) from audit.reconciliation"

@@ -6,7 +6,15 @@
     partnership's incidents, weighted by how many incidents each supplied: an estimate of the
     share of the partnership's records lost for want of a location. Quarantined rows are placed
     in a year by the month of the file that delivered them. -#}
-with spine as (
+with stale as (
+    -- the dataset's latest due delivery was rejected or has not arrived: its figures are the last good ones
+    select dataset, string_agg(agency || ': ' || reason, '; ' order by agency) as stale_inputs
+    from {{ ref('dataset_freshness') }}
+    where status = 'stale'
+    group by all
+),
+
+spine as (
     select partnership_code, partnership_name, dataset, audit_year, period_start, period_end,
         months_covered, incidents, population
     from {{ ref('area_rates') }}
@@ -119,6 +127,7 @@ uncovered as (
 assembled as (
     select
         s.*,
+        st.stale_inputs,
         u.months_not_covered,
         coalesce(a.share_apportioned, 0) as share_apportioned,
         case when s.dataset = 'police_uk_street' then coalesce(l.share_unlocated, 0) end as share_unlocated,
@@ -127,6 +136,7 @@ assembled as (
         case when s.dataset = 'police_uk_street' then coalesce(qr.rows_quarantined, 0) end
             as region_rows_quarantined
     from spine as s
+    left join stale as st on st.dataset = s.dataset
     left join uncovered as u
         on u.partnership_code = s.partnership_code and u.dataset = s.dataset and u.period_start = s.period_start
     left join apportioned as a
@@ -154,8 +164,9 @@ select
     cast(round(share_unlocated, 4) as double) as share_unlocated,
     cast(rows_quarantined as bigint) as rows_quarantined,
     cast(region_rows_quarantined as bigint) as region_rows_quarantined,
-    cast(null as varchar) as stale_inputs,
+    stale_inputs,
     coalesce(nullif(concat_ws('; ',
+        case when stale_inputs is not null then 'Stale inputs (last good figures shown): ' || stale_inputs end,
         case when months_covered < 12 then
             'Part year: ' || months_covered || ' of 12 months covered (not covered: ' || months_not_covered || ')'
         end,
