@@ -55,6 +55,36 @@ def count_column(dataset: Dataset) -> Column | None:
     return counts[-1] if counts else None
 
 
+def derived_datetimes(dataset: Dataset) -> dict[str, tuple[str, str]]:
+    """``X_datetime`` for every pair of a date column ``X_date`` and a text column ``X_time``.
+
+    ISTV records give the incident's date and time in two columns; rules comparing it with the
+    arrival time need one value. The gate sees these derived columns after the file's own.
+    """
+    names = {c.name: c for c in dataset.columns}
+    out = {}
+    for col in dataset.columns:
+        if col.type == "date" and col.name.endswith("_date"):
+            stem = col.name.removesuffix("_date")
+            if f"{stem}_time" in names and f"{stem}_datetime" not in names:
+                out[f"{stem}_datetime"] = (col.name, f"{stem}_time")
+    return out
+
+
+def with_derived(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame the gate validates: the file's columns plus the derived date-times."""
+    derived = derived_datetimes(dataset)
+    if not derived:
+        return frame
+    out = frame.copy()
+    for name, (date_col, time_col) in derived.items():
+        time = out[time_col].fillna("").str.strip()
+        out[name] = out[date_col].where(
+            out[date_col].fillna("") == "", out[date_col] + "T" + time.where(time != "", "00:00")
+        )
+    return out
+
+
 def _meta(severity: str, rule: str, why: str) -> dict[str, str]:
     return {"severity": severity, "rule": rule, "why": why}
 
@@ -65,7 +95,7 @@ def suite_config(dataset: Dataset) -> dict[str, Any]:
     exps: list[dict[str, Any]] = [
         {
             "type": "expect_table_columns_to_match_ordered_list",
-            "kwargs": {"column_list": ["row_number", *cols]},
+            "kwargs": {"column_list": ["row_number", *cols, *derived_datetimes(dataset)]},
             "meta": _meta(
                 "critical", "columns_match_contract", "The columns the data plan agreed, in order."
             ),

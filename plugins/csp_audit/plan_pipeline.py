@@ -148,7 +148,9 @@ def validate_dataset(
                 params["known_areas"] = (
                     known if known is not None else sorted(set(frame[area.name].dropna()) - {""})
                 )
-            gate = contract_gate.validate_contract_frame(dataset, suite, frame, params)
+            gate = contract_gate.validate_contract_frame(
+                dataset, suite, contract_gate.with_derived(dataset, frame), params
+            )
             data_docs.record(
                 warehouse_file, suite, gate.result, item["period"], f"{item['agency']}-{item['sha256'][:12]}"
             )

@@ -23,7 +23,9 @@ def plan_run(demo_run: Path) -> Path:
     """The demo (`csp-audit demo`): every agency of the demo plan through its generated DAG."""
     import os
 
-    os.environ["CSP_AUDIT_PSEUDONYMISATION_KEY"] = (demo_run / ".secrets" / "pseudonymisation.key").read_text().strip()
+    os.environ["CSP_AUDIT_PSEUDONYMISATION_KEY"] = (
+        (demo_run / ".secrets" / "pseudonymisation.key").read_text().strip()
+    )
     return demo_run
 
 
@@ -69,7 +71,7 @@ def test_every_delivered_row_is_accounted_for(plan_run: Path) -> None:
 
 def test_corrected_redelivery_supersedes_and_both_are_kept(plan_run: Path) -> None:
     defects = json.loads((plan_run / "landing" / "_defects.json").read_text())
-    redelivered = next(d for d in defects if "re-deliver" in d["defect"] or "corrected" in d["defect"])
+    redelivered = next(d for d in defects if d["defect"] == "redelivery")
     rows = _query(
         plan_run,
         "select source_file, is_current, rows_superseded, rows_read from audit.delivery_reconciliation "

@@ -197,7 +197,7 @@ datasets:
     sharing: {{level: deidentified, min_cell_size: 5, pseudonymise: [patient_id], retention_months: 24}}
     expectations:
       - type: expect_column_pair_values_a_to_be_greater_than_b
-        kwargs: {{column_A: arrival_datetime, column_B: incident_date, or_equal: true}}
+        kwargs: {{column_A: arrival_datetime, column_B: incident_datetime, or_equal: true}}
         meta: {{severity: warning, rule: arrival_after_incident, why: "A patient cannot arrive before the assault."}}
 
   la_asb_reports:
