@@ -36,6 +36,10 @@ AREA_TYPES = (
     "fire_station_ground",
     "police_neighbourhood",
 )
+# Census geography change: counts delivered on an older LSOA vintage, restated on the region's LSOAs with an
+# ONS best-fit change lookup (LSOA01CD/LSOA11CD/CHGIND ...); weight 'population' or 'equal' for splits.
+CHANGE_AREA_TYPES = ("lsoa",)
+CHANGE_WEIGHTS = ("population", "equal")
 _FINER_KEYS = {"lsoa_lookup", "partnership_lookup"}
 _PARTNERSHIP_KEYS = {"police_force_areas", "codes"}
 _SOURCE_KEYS = {"police_uk"}
@@ -61,6 +65,11 @@ class Apportionment:
     vintage: int | None
     lookup: Path
     weight: str
+
+    @property
+    def census_change(self) -> bool:
+        """True for an ONS census change lookup (old LSOA -> new LSOA with CHGIND), not an area -> LSOA one."""
+        return self.area_type in CHANGE_AREA_TYPES
 
     @property
     def key(self) -> str:
@@ -93,7 +102,8 @@ def _fail(path: Path, key: str, message: str) -> RegionConfigError:
 def _mapping(path: Path, key: str, value: Any, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(path, key, f"must be a mapping with keys {sorted(allowed)}, got {type(value).__name__}")
-    unknown = sorted(set(value) - allowed)
+    # key=str (fuzzing fix): YAML keys such as 1 and 'a' cannot be compared, so sorting them raised TypeError
+    unknown = sorted(set(value) - allowed, key=str)
     if unknown:
         where = unknown[0] if key == "<top level>" else f"{key}.{unknown[0]}"
         raise _fail(path, where, f"unknown key (allowed: {sorted(allowed)})")
@@ -103,8 +113,13 @@ def _mapping(path: Path, key: str, value: Any, allowed: set[str]) -> dict[str, A
 def _path(base: Path, path: Path, key: str, value: Any, *, must_exist: bool = True) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise _fail(path, key, "must be a non-empty path string")
-    resolved = (base / value).resolve()
-    if must_exist and not resolved.exists():
+    try:
+        resolved = (base / value).resolve()
+        exists = resolved.exists()
+    # Fuzzing fix: a NUL byte (ValueError) or an over-long name (OSError) escaped from resolve/exists.
+    except (OSError, ValueError) as exc:
+        raise _fail(path, key, f"{value[:80]!r} cannot be used as a path: {exc.__class__.__name__}") from exc
+    if must_exist and not exists:
         raise _fail(path, key, f"{value!r} does not exist (resolved to {resolved})")
     return resolved
 
@@ -131,7 +146,9 @@ def load_region(path: str | Path) -> Region:
         raise RegionConfigError(f"{path}: region file not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    # Fuzzing fix: besides YAMLError, a file that is not UTF-8 raised UnicodeDecodeError, an impossible
+    # date such as 2021-13-45 made PyYAML raise ValueError, and deep nesting RecursionError.
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise RegionConfigError(f"{path}: not valid YAML: {exc}") from exc
     doc = _mapping(path, "<top level>", raw, _TOP_KEYS)
     base = path.parent
@@ -224,9 +241,11 @@ def _apportionment(base: Path, path: Path, value: Any) -> tuple[Apportionment, .
         key = f"geography.apportionment[{n}]"
         entry = _mapping(path, key, item, _APPORTIONMENT_KEYS)
         area_type = entry.get("area_type")
-        if area_type not in AREA_TYPES:
+        if not isinstance(area_type, str) or area_type not in AREA_TYPES + CHANGE_AREA_TYPES:
             raise _fail(
-                path, f"{key}.area_type", f"must be one of {', '.join(AREA_TYPES)}, got {area_type!r}"
+                path,
+                f"{key}.area_type",
+                f"must be one of {', '.join(AREA_TYPES + CHANGE_AREA_TYPES)}, got {area_type!r}",
             )
         vintage = entry.get("vintage")
         if vintage is not None and (not isinstance(vintage, int) or not 1990 <= vintage <= 2100):
@@ -234,6 +253,15 @@ def _apportionment(base: Path, path: Path, value: Any) -> tuple[Apportionment, .
         weight = entry.get("weight", "population")
         if not isinstance(weight, str) or not weight.strip():
             raise _fail(path, f"{key}.weight", "must name the weight column (e.g. population, addresses)")
+        if area_type in CHANGE_AREA_TYPES:
+            if vintage is None:
+                raise _fail(path, f"{key}.vintage", "is required for lsoa: the census year of the old codes")
+            if weight not in CHANGE_WEIGHTS:
+                raise _fail(
+                    path,
+                    f"{key}.weight",
+                    f"must be one of {', '.join(CHANGE_WEIGHTS)} for a census change lookup, got {weight!r}",
+                )
         out.append(
             Apportionment(area_type, vintage, _path(base, path, f"{key}.lookup", entry.get("lookup")), weight)
         )

@@ -24,7 +24,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -338,6 +340,13 @@ def read_population(path: Path) -> pd.DataFrame:
                 f"{table.path}: line {line}: population {raw!r} for {code} in column "
                 f"{table.header[value_idx]} is not a non-negative integer"
             )
+        if len(raw.replace(",", "")) > 18:
+            # Fuzzing fix: a value of 19+ digits overflowed int64 (OverflowError) and one of 4300+ digits
+            # made int() raise ValueError; no LSOA has such a population, so refuse it like any bad value.
+            raise GeographyError(
+                f"{table.path}: line {line}: population {raw[:30]!r}{'...' if len(raw) > 30 else ''} for {code} "
+                f"in column {table.header[value_idx]} is too large to be a population"
+            )
         if code in first_line:
             raise GeographyError(
                 f"{table.path}: line {line}: LSOA {code} already given on line {first_line[code]}"
@@ -628,3 +637,170 @@ def read_apportionment(path: Path, area_type: str, weight: str) -> pd.DataFrame:
     if empty:
         raise GeographyError(f"{path}: areas with no positive weight cannot be apportioned: {_short(empty)}")
     return frame.sort_values(["area_code", "lsoa_code"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Census geography change: best-fit LSOA/MSOA lookups between census vintages (2001 -> 2011, 2011 -> 2021)
+# --------------------------------------------------------------------------------------------------------
+
+_CHANGE_CODE_RE = re.compile(r"^(lsoa|msoa)(\d{2})cd$", re.IGNORECASE)
+_CHGIND_RE = re.compile(r"^chn?gind$", re.IGNORECASE)
+_CHANGE_ENTITY = {"lsoa": "01", "msoa": "02"}  # ONS entity code: E01/W01 LSOAs, E02/W02 MSOAs
+CHANGE_INDICATORS = {
+    "U": "unchanged",
+    "S": "split (one old area became several new ones)",
+    "M": "merged (several old areas became one new one)",
+    "X": "irregular (redrawn; best fit, not like for like)",
+}
+CHANGE_COLUMNS = ["area_code", "lsoa_code", "chgind", "weight", "like_for_like", "basis"]
+
+
+def _change_population(population: pd.DataFrame | None) -> pd.Series | None:
+    """The new vintage's population by LSOA code, or None; refused if it could not weight a split."""
+    if population is None:
+        return None
+    missing = [c for c in ("lsoa_code", "population") if c not in population.columns]
+    if missing:
+        raise GeographyError(
+            f"population frame for the census change lookup lacks column(s) {', '.join(missing)} "
+            f"(has {', '.join(map(str, population.columns))})"
+        )
+    codes = population["lsoa_code"].astype(str).str.strip()
+    repeated = sorted(set(codes[codes.duplicated()]))
+    if repeated:
+        raise GeographyError(f"population frame gives LSOA(s) more than once: {_short(repeated)}")
+    values = pd.to_numeric(population["population"], errors="coerce")
+    bad = codes[values.isna() | (values < 0)].tolist()
+    if bad:
+        raise GeographyError(f"population frame has missing or negative populations for {_short(bad)}")
+    return pd.Series(values.to_numpy(dtype="float64"), index=codes.to_numpy())
+
+
+def read_lsoa_change(path: Path, *, population: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Read an ONS best-fit census change lookup (LSOA or MSOA, e.g. ``LSOA01_LSOA11_LAD11 ... CHGIND``).
+
+    The old and new code columns are found by pattern (``LSOA01CD``/``LSOA11CD``, ``LSOA11CD``/``LSOA21CD``,
+    ``MSOA01CD``/``MSOA11CD``; the older vintage is the old side) and the change indicator as ``CHGIND``; other
+    columns (names, LAD, ``FID``/``ObjectId``) are ignored and may be in any order.  Returns one row per
+    (old, new) pair with columns
+
+    * ``area_code`` the old code, ``lsoa_code`` the new code (MSOA codes for an MSOA lookup), ``chgind``;
+    * ``weight``: the share of the old area's count that goes to the new area; the shares of every old code
+      are positive and sum to 1, so restating counts with them conserves every total:
+
+      - ``U`` unchanged and ``M`` merged (several old areas became one new one): the old area maps to one
+        new area and its whole count goes there (weight 1); merged counts sum on the new area;
+      - ``S`` split and ``X`` irregular: an old area that maps to several new areas is spread over them in
+        proportion to ``population`` (columns lsoa_code, population of the NEW vintage), or equally when no
+        population is given or one of its new areas has none or zero (every share stays positive);
+
+    * ``like_for_like``: False for the rows of an old code with any ``X`` row (the boundary was redrawn, so a
+      change over time partly reflects the new boundary); True for U, S and M, whose old and new areas are
+      unions of each other;
+    * ``basis``: ``whole`` (one new area), ``population`` or ``equal`` (how a split was weighted).
+
+    ``frame.attrs`` records ``level`` ('lsoa' or 'msoa'), ``old_vintage`` and ``new_vintage`` (two digits as
+    in the header) and ``source``.  Refused with GeographyError naming the file and line: a code that is not
+    a 9-character ONS code of the level (E01/W01 for LSOAs), a CHGIND other than U/S/M/X, a pair listed twice
+    with different indicators, and rows contradicting their indicator (a U old code with several new codes
+    or sharing its new code, an M old code with several new codes, an S new code fed by several old codes).
+    """
+    table = _read_csv(path)
+    where = table.path
+    found = [(i, m) for i, name in enumerate(table.header) if (m := _CHANGE_CODE_RE.match(name))]
+    levels = sorted({m.group(1).lower() for _, m in found})
+    vintages = sorted({m.group(2) for _, m in found})
+    if len(found) != 2 or len(levels) != 1 or len(vintages) != 2:
+        raise GeographyError(
+            f"{where}: a census change lookup needs two code columns of one level and two vintages "
+            f"(e.g. LSOA01CD and LSOA11CD, or LSOA11CD and LSOA21CD); found "
+            f"{', '.join(table.header[i] for i, _ in found) or 'none'} in {', '.join(table.header)}"
+        )
+    level = levels[0]
+    (old_idx, old_m), (new_idx, new_m) = sorted(found, key=lambda item: item[1].group(2))
+    chg = [i for i, name in enumerate(table.header) if _CHGIND_RE.match(name)]
+    if len(chg) != 1:
+        raise GeographyError(
+            f"{where}: expected one change indicator column CHGIND, found "
+            f"{', '.join(table.header[i] for i in chg) or 'none'} in {', '.join(table.header)}"
+        )
+    chg_idx = chg[0]
+    label = level.upper()
+    entity = _CHANGE_ENTITY[level]
+
+    pairs: dict[tuple[str, str], tuple[str, int]] = {}
+    for row, line in zip(table.rows, table.lines, strict=True):
+        codes = []
+        for idx in (old_idx, new_idx):
+            code = row[idx].strip()
+            if not _CODE_RE.match(code) or code[1:3] != entity:
+                raise GeographyError(
+                    f"{where}: line {line}: {code!r} in column {table.header[idx]} is not a 9-character "
+                    f"{label} code (E{entity}/W{entity} + 6 digits)"
+                )
+            codes.append(code)
+        indicator = row[chg_idx].strip()
+        if indicator not in CHANGE_INDICATORS:
+            raise GeographyError(
+                f"{where}: line {line}: change indicator {row[chg_idx]!r} in column {table.header[chg_idx]} "
+                f"is not one of U (unchanged), S (split), M (merged), X (irregular)"
+            )
+        key = (codes[0], codes[1])
+        if key in pairs and pairs[key][0] != indicator:
+            raise GeographyError(
+                f"{where}: line {line}: {codes[0]} -> {codes[1]} has change indicator {indicator} but "
+                f"{pairs[key][0]} on line {pairs[key][1]}"
+            )
+        pairs.setdefault(key, (indicator, line))
+
+    frame = pd.DataFrame(
+        [(old, new, ind, line) for (old, new), (ind, line) in pairs.items()],
+        columns=["area_code", "lsoa_code", "chgind", "line"],
+    )
+    # Group sums with factorize + bincount: a pandas groupby sorts ~35,000 codes several times over.
+    old_id = pd.factorize(frame["area_code"])[0]
+    new_id = pd.factorize(frame["lsoa_code"])[0]
+
+    def per_old(values: Any) -> np.ndarray:
+        """The sum of ``values`` over each row's old code, aligned with the rows."""
+        return np.bincount(old_id, weights=np.asarray(values, dtype="float64"))[old_id]
+
+    fan_out = pd.Series(np.bincount(old_id)[old_id], index=frame.index)
+    fan_in = pd.Series(np.bincount(new_id)[new_id], index=frame.index)
+    old_label, new_label = f"{label}{old_m.group(2)}", f"{label}{new_m.group(2)}"
+    checks = (
+        ((frame["chgind"] == "U") & (fan_out > 1), "U (unchanged) but the old {o} maps to several new {n}s"),
+        ((frame["chgind"] == "U") & (fan_in > 1), "U (unchanged) but the new {n} has several old {o}s"),
+        ((frame["chgind"] == "M") & (fan_out > 1), "M (merged) but the old {o} maps to several new {n}s"),
+        ((frame["chgind"] == "S") & (fan_in > 1), "S (split) but the new {n} has several old {o}s"),
+    )
+    for mask, message in checks:
+        if mask.any():
+            bad = frame[mask].sort_values("line").iloc[0]
+            raise GeographyError(
+                f"{where}: line {bad['line']}: {bad['area_code']} -> {bad['lsoa_code']}: change indicator "
+                + message.format(o=old_label, n=new_label)
+            )
+
+    pop = _change_population(population)
+    frame["raw"] = 1.0
+    frame["basis"] = "equal"
+    if pop is not None:
+        frame["raw"] = frame["lsoa_code"].map(pop).astype("float64")
+        # every share must be positive: one new area without a population (or with 0) -> equal shares
+        usable = pd.Series(per_old(~(frame["raw"] > 0)) == 0, index=frame.index)
+        frame.loc[usable, "basis"] = "population"
+        frame.loc[~usable, "raw"] = 1.0
+    frame.loc[fan_out == 1, ["raw", "basis"]] = [1.0, "whole"]
+    frame["weight"] = frame["raw"] / per_old(frame["raw"])
+    frame["like_for_like"] = per_old(frame["chgind"] == "X") == 0
+    out = frame[CHANGE_COLUMNS].sort_values(["area_code", "lsoa_code"], ignore_index=True)
+    out["weight"] = out["weight"].astype("float64")
+    out["like_for_like"] = out["like_for_like"].astype(bool)
+    out.attrs = {
+        "level": level,
+        "old_vintage": old_m.group(2),
+        "new_vintage": new_m.group(2),
+        "source": str(where),
+    }
+    return out

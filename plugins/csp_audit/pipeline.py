@@ -7,6 +7,7 @@ as long as it writes, and is idempotent: re-running it on the same inputs change
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,23 @@ def _row_bounds(history: dict[str, int], period: str) -> tuple[int, int | None]:
     return int(median * 0.5), int(median * 2.0) + 1
 
 
+def parsed_copy(warehouse_file: str, sha256: str) -> Path:
+    """Where the gate keeps a parsed file for the load step (Parquet, keyed by content hash)."""
+    return Path(warehouse_file).parent / "parsed" / f"{sha256}.parquet"
+
+
+def _keep_parsed(frame: pd.DataFrame, path: Path) -> None:
+    """Write the parsed rows atomically, so a killed task never leaves a partial copy to load."""
+    import duckdb
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    duckdb.from_df(frame.drop(columns=[c for c in frame.columns if c.startswith("_")])).write_parquet(
+        str(partial)
+    )
+    os.replace(partial, path)
+
+
 def _force_lsoas(frame: pd.DataFrame, lsoa_pfa: dict[str, str]) -> list[str]:
     """The LSOAs of the police force area where most of this file's located rows fall.
 
@@ -205,6 +223,7 @@ def validate_police(region_file: str, warehouse_file: str, files: list[dict[str,
             )
             if not gate.critical:
                 history.setdefault(item.force, {})[item.period] = len(frame)
+                _keep_parsed(frame, parsed_copy(warehouse_file, item.sha256))
             critical = gate.critical
             verdict.update(
                 outcome="rejected" if critical else "accepted",
@@ -238,12 +257,12 @@ def validate_police(region_file: str, warehouse_file: str, files: list[dict[str,
 def load_police(warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, Any]:
     """Load every accepted file whose bytes are not in the warehouse yet, one transaction per file."""
     with warehouse.connect(Path(warehouse_file)) as con:
-        accepted = {
-            sha
-            for (sha,) in con.execute(
-                "select sha256 from raw.police_file_validations where outcome = 'accepted'"
+        rows_read = dict(
+            con.execute(
+                "select sha256, rows_read from raw.police_file_validations where outcome = 'accepted'"
             ).fetchall()
-        }
+        )
+        accepted = set(rows_read)
         present = warehouse.loaded(con)
         new = [f for f in _files(files) if f.sha256 in accepted and f.sha256 not in present]
         seen: set[str] = set()
@@ -253,11 +272,16 @@ def load_police(warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, A
                 progress(f"load: {item.source_file} has the same content as a file already loaded; skipped")
                 continue
             seen.add(item.sha256)
-            frame = read_delivery(Path(item.path), item.source_file)
+            parsed = parsed_copy(warehouse_file, item.sha256)
+            rows: pd.DataFrame | Path = (
+                parsed if parsed.exists() else read_delivery(Path(item.path), item.source_file)
+            )
+            count = rows_read[item.sha256]
             if warehouse.load_delivery(con, sha256=item.sha256, source_file=item.source_file, period=item.period,
-                                       force=item.force, size_bytes=item.size, frame=frame):  # fmt: skip
+                                       force=item.force, size_bytes=item.size, rows=rows, rows_read=count):  # fmt: skip
                 loaded_files += 1
-                loaded_rows += len(frame)
+                loaded_rows += count
+            parsed.unlink(missing_ok=True)
     progress(f"load: {loaded_files} new deliveries, {loaded_rows} rows; {len(present)} already loaded")
     return {"loaded_files": loaded_files, "loaded_rows": loaded_rows}
 

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from csp_audit import geography, pipeline, warehouse
-from csp_audit.config import load_region
+from csp_audit.config import Region, load_region
 from csp_audit.pipeline import progress
 from csp_audit.plan import load_plan
 from csp_audit.plan.model import DataPlan
@@ -27,17 +27,7 @@ def prepare_geography(plan_file: str, warehouse_file: str) -> dict[str, Any]:
     plan = load_plan(plan_file)
     summary = pipeline.prepare_geography(str(plan.region), warehouse_file)
     region = load_region(plan.region)
-    weights = [
-        geography.read_apportionment(a.lookup, a.area_type, a.weight).assign(geography=a.key, basis=a.weight)
-        for a in region.apportionment
-    ]
-    frame = (
-        pd.concat(weights, ignore_index=True)
-        if weights
-        else pd.DataFrame(
-            {c: pd.Series(dtype="str") for c in ("area_code", "lsoa_code", "geography", "basis")}
-        ).assign(weight=pd.Series(dtype="float64"))
-    )
+    frame = _apportionment_weights(region)
     datasets = pd.DataFrame(
         [
             {
@@ -86,6 +76,68 @@ def prepare_geography(plan_file: str, warehouse_file: str) -> dict[str, Any]:
         )
     progress(f"geography: {len(region.apportionment)} apportionment lookups ({len(frame)} area-LSOA weights)")
     return summary | {"apportionment_rows": len(frame)}
+
+
+APPORTIONMENT_COLUMNS = ["area_code", "lsoa_code", "weight", "geography", "basis", "like_for_like"]
+
+
+def _apportionment_weights(region: Region) -> pd.DataFrame:
+    """raw.geo_apportionment: every apportionment lookup's area -> LSOA weights, one frame.
+
+    Area lookups (wards, postcode districts ...) come from read_apportionment and are like for like.  An
+    ``area_type: lsoa`` entry is an ONS census change lookup (LSOA01 -> LSOA11 ...): read_lsoa_change gives
+    the old code's share of each new LSOA (splits weighted by the region's population file when its LSOAs
+    are the lookup's new vintage, equally otherwise) and like_for_like False for irregular (X) changes.
+    """
+    frames = []
+    region_vintage: str | None = None
+    population: pd.DataFrame | None = None
+    for a in region.apportionment:
+        if not a.census_change:
+            frames.append(
+                geography.read_apportionment(a.lookup, a.area_type, a.weight).assign(
+                    geography=a.key, basis=a.weight, like_for_like=True
+                )
+            )
+            continue
+        if region_vintage is None:
+            region_vintage = geography.read_lsoa_lookup(region.lsoa_lookup).vintages["lsoa"]
+            if region.population is not None:
+                population = geography.read_population(region.population)
+        weighted = population if a.weight == "population" else None
+        change = geography.read_lsoa_change(a.lookup, population=weighted)
+        old, new = change.attrs["old_vintage"], change.attrs["new_vintage"]
+        where = f"{a.lookup}: geography.apportionment {a.key}"
+        if change.attrs["level"] != "lsoa":
+            raise geography.GeographyError(
+                f"{where}: this is an {change.attrs['level'].upper()} change lookup"
+            )
+        if old != f"{a.vintage % 100:02d}":
+            raise geography.GeographyError(f"{where}: the lookup's old codes are LSOA{old}, not {a.vintage}")
+        if region_vintage and new != region_vintage:
+            raise geography.GeographyError(
+                f"{where}: the lookup restates onto LSOA{new} codes but the region's LSOA lookup "
+                f"{region.lsoa_lookup.name} is LSOA{region_vintage}; use a lookup from LSOA{old} to "
+                f"LSOA{region_vintage}"
+            )
+        if weighted is not None and new != region_vintage:  # LSOA vintage unknown: population may not fit
+            change = geography.read_lsoa_change(a.lookup)
+        frames.append(
+            change[["area_code", "lsoa_code", "weight", "basis", "like_for_like"]].assign(geography=a.key)
+        )
+    if not frames:
+        return pd.DataFrame(
+            {
+                "area_code": pd.Series(dtype="str"),
+                "lsoa_code": pd.Series(dtype="str"),
+                "weight": pd.Series(dtype="float64"),
+                "geography": pd.Series(dtype="str"),
+                "basis": pd.Series(dtype="str"),
+                "like_for_like": pd.Series(dtype="bool"),
+            }
+        )
+    frame = pd.concat(frames, ignore_index=True)[APPORTIONMENT_COLUMNS]
+    return frame.astype({"weight": "float64", "like_for_like": "bool"})
 
 
 def _police_agency(plan: DataPlan, force_slug: str) -> str | None:

@@ -48,6 +48,9 @@ def period_months(plan: DataPlan, dataset: Dataset, period: str) -> list[str]:
 def known_area_codes(region: Region, dataset: Dataset) -> list[str] | None:
     """Codes of the dataset's geography and vintage that the region's lookups know, or None if none do."""
     geo = dataset.geography
+    for item in region.apportionment:  # a census-change lookup restates older LSOAs onto the region's
+        if item.area_type == "lsoa" and item.vintage == geo.vintage and geo.type == "lsoa":
+            return sorted(geography.read_lsoa_change(item.lookup)["area_code"].unique())
     if geo.type == "lsoa":
         lookup = geography.read_lsoa_lookup(region.lsoa_lookup)
         if geo.vintage and lookup.vintages.get("lsoa") not in ("", f"{geo.vintage % 100:02d}"):

@@ -235,12 +235,15 @@ def load_delivery(
     period: str,
     force: str,
     size_bytes: int,
-    frame: pd.DataFrame,
+    rows: pd.DataFrame | Path,
+    rows_read: int,
 ) -> bool:
     """Insert one file's rows with lineage in a single transaction; False if these bytes are already in.
 
-    A different delivery already stored under the same ``source_file`` is marked superseded by
-    this one (its rows are kept, so earlier figures can still say where they came from).
+    ``rows`` is the parsed file, as a frame or as the Parquet copy the gate wrote when it parsed
+    it (so the CSV is parsed once). A different delivery already stored under the same
+    ``source_file`` is marked superseded by this one (its rows are kept, so earlier figures can
+    still say where they came from).
     """
     loaded_at = now()
     con.execute("begin transaction")
@@ -249,26 +252,32 @@ def load_delivery(
             con.execute("rollback")
             return False
         con.execute(
-            "update raw.police_deliveries set superseded_by = ? "
-            "where source_file = ? and superseded_by is null",
+            "update raw.police_deliveries set superseded_by = ? where source_file = ? and superseded_by is null",
             [sha256, source_file],
         )
         con.execute(
             "insert into raw.police_deliveries values (?, ?, ?, ?, ?, ?, ?, null)",
-            [sha256, source_file, period, force, size_bytes, len(frame), loaded_at],
+            [sha256, source_file, period, force, size_bytes, rows_read, loaded_at],
         )
-        con.register("_rows", frame)
-        con.execute(
-            """
-            insert into raw.police_street_rows
-            select ?, ?, row_number, ?, "Crime ID", "Month", "Reported by", "Falls within", "Longitude",
-                   "Latitude", "Location", "LSOA code", "LSOA name", "Crime type",
-                   "Last outcome category", "Context"
-            from _rows
-            """,
-            [sha256, source_file, loaded_at],
+        columns = (
+            '"Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", '
+            '"LSOA code", "LSOA name", "Crime type", "Last outcome category", "Context"'
         )
-        con.unregister("_rows")
+        if isinstance(rows, Path):
+            relation, params = "read_parquet(?)", [str(rows)]
+        else:
+            con.register("_rows", rows)
+            relation, params = "_rows", []
+        inserted = con.execute(
+            f"insert into raw.police_street_rows select ?, ?, row_number, ?, {columns} from {relation}",  # noqa: S608 - fixed names
+            [sha256, source_file, loaded_at, *params],
+        ).fetchone()[0]
+        if not isinstance(rows, Path):
+            con.unregister("_rows")
+        if inserted != rows_read:
+            raise RuntimeError(
+                f"{source_file}: {inserted} rows to load but the gate read {rows_read}; nothing loaded"
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -159,7 +159,7 @@ def test_more_rules_region_codes_landing_and_time(region_dir: Path) -> None:
         doc["cycle"]["months"] = 10  # quarterly and yearly datasets no longer fit
         doc["datasets"]["police_uk_street"]["landing"] = {"path": "police"}  # two forces, one folder
         doc["datasets"]["fire_incidents"]["sharing"].pop("min_cell_size")
-        doc["datasets"]["fire_incidents"]["geography"] = {"type": "lsoa", "vintage": 2001}
+        doc["datasets"]["fire_incidents"]["geography"] = {"type": "lsoa", "vintage": 1991}
 
     errors = "\n".join(_errors(_variant(region_dir, "broken2", break_it)))
     assert (
@@ -172,7 +172,10 @@ def test_more_rules_region_codes_landing_and_time(region_dir: Path) -> None:
     assert "datasets.consultation_survey.cadence: yearly deliveries need cycle.months" in errors
     assert "datasets.police_uk_street.landing.path: must contain {agency}" in errors
     assert "datasets.fire_incidents.sharing.min_cell_size: is required when level is 'aggregate'" in errors
-    assert "datasets.fire_incidents.geography.vintage: LSOA boundaries exist for 2011 and 2021 only" in errors
+    assert (
+        "datasets.fire_incidents.geography.vintage: LSOA boundaries exist for the 2001, 2011 and 2021"
+        in errors
+    )
 
 
 def test_a_missing_plan_or_bad_yaml_is_one_plain_error(tmp_path: Path) -> None:

@@ -239,8 +239,10 @@ def _sharing_rules(
     if not isinstance(sharing, dict):
         return
     path = base + ["sharing"]
-    level = sharing.get("level")
-    types = {agencies[a].get("type") for a in ids if isinstance(agencies.get(a), dict)}
+    # Fuzzing fix: values are only compared as text below; a list or mapping in these places (already a
+    # schema error) made the set look-ups raise TypeError (unhashable), so non-text values count as absent.
+    level = _text(sharing.get("level"))
+    types = {_text(agencies[a].get("type")) for a in ids if isinstance(agencies.get(a), dict)}
     if "consultation" in types and level == "record":
         yield (
             key_path(path + ["level"]),
@@ -257,9 +259,11 @@ def _sharing_rules(
             key_path(path + ["pseudonymise"]),
             "only applies to record or deidentified data, not 'aggregate'",
         )
-    if level in {"record", "deidentified"} and sharing.get("rounding") not in {None, "none"}:
+    if level in {"record", "deidentified"} and _text(sharing.get("rounding")) not in {None, "none"}:
         yield key_path(path + ["rounding"]), f"only applies to counts (level 'aggregate'), not {level!r}"
-    names = {c.get("name") for c in ds.get("columns") or [] if isinstance(c, dict)}
+    # Fuzzing fix: columns was iterated whatever it was (an integer raised TypeError).
+    columns = ds.get("columns") if isinstance(ds.get("columns"), list) else []
+    names = {_text(c.get("name")) for c in columns if isinstance(c, dict)}
     if isinstance(pseudo, list) and isinstance(ds.get("columns"), list):
         for i, field in enumerate(pseudo):
             if isinstance(field, str) and field not in names:
@@ -270,8 +274,13 @@ def _sharing_rules(
                 )
 
 
+def _text(value: Any) -> str | None:
+    """The value if it is text, else None: rules look values up in sets, which a list or mapping breaks."""
+    return value if isinstance(value, str) else None
+
+
 def _time_rules(base: list[Any], ds: dict[str, Any], months: int | None) -> Iterator[Problem]:
-    grain, cadence = ds.get("time_grain"), ds.get("cadence")
+    grain, cadence = _text(ds.get("time_grain")), _text(ds.get("cadence"))  # fuzzing fix: see _text
     if cadence in CADENCE_MONTHS and grain in _GRAIN_ORDER and _GRAIN_ORDER[grain] > CADENCE_MONTHS[cadence]:
         yield key_path(base + ["time_grain"]), f"{grain!r} is coarser than the {cadence} deliveries"
     if cadence in CADENCE_MONTHS and months is not None and months % CADENCE_MONTHS[cadence]:
@@ -281,7 +290,7 @@ def _time_rules(base: list[Any], ds: dict[str, Any], months: int | None) -> Iter
         )
     columns = ds.get("columns")
     if grain == "record" and isinstance(columns, list):
-        if not any(isinstance(c, dict) and c.get("type") in _TIME_TYPES for c in columns):
+        if not any(isinstance(c, dict) and _text(c.get("type")) in _TIME_TYPES for c in columns):
             yield key_path(base + ["columns"]), "record-level data needs a date, datetime or month column"
 
 
@@ -290,8 +299,8 @@ def _geography_rules(base: list[Any], geo: Any) -> Iterator[Problem]:
         return
     kind, vintage = geo.get("type"), geo.get("vintage")
     path = key_path(base + ["geography", "vintage"])
-    if kind == "lsoa" and vintage not in (2011, 2021):
-        yield path, f"LSOA boundaries exist for 2011 and 2021 only, got {shown(vintage)}"
+    if kind == "lsoa" and vintage not in (2001, 2011, 2021):
+        yield path, f"LSOA boundaries exist for the 2001, 2011 and 2021 censuses only, got {shown(vintage)}"
     elif kind == "ward" and vintage is None:
         yield path, "is required for wards (ward boundaries change almost every year)"
 
