@@ -67,3 +67,35 @@ def shared_realdata() -> Path:
     if not (SHARED / "police").is_dir():
         pytest.skip("../shared/realdata is not present beside the checkout")
     return SHARED
+
+
+REAL_PFAS = [
+    "W15000001",
+    "W15000002",
+    "W15000003",
+    "W15000004",
+    "E23000034",
+]  # 4 Welsh forces + City of London
+
+
+@pytest.fixture(scope="session")
+def real_run(shared_realdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real police.uk extracts and ONS lookups in ../shared through `csp-audit run`, once per session."""
+    out = tmp_path_factory.mktemp("real")
+    geo = shared_realdata / "geography"
+    (out / "region.yaml").write_text(
+        f"""name: wales-and-city
+audit_year_start_month: 4
+geography:
+  lsoa_lookup: {geo / "LSOA11_WD19_LAD19_lookup_EW.csv"}
+  partnership_lookup: {geo / "LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv"}
+partnerships:
+  police_force_areas: [{", ".join(REAL_PFAS)}]
+sources:
+  police_uk: {shared_realdata / "police"}
+""",
+        encoding="utf-8",
+    )
+    proc = run_cli("run", "--region", str(out / "region.yaml"), "--warehouse", str(out / "warehouse.duckdb"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out

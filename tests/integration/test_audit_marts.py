@@ -18,7 +18,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -362,24 +361,10 @@ def test_harm_and_comparisons_follow_the_seeds(demo: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def real(shared_realdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("real-audit")
+def real(real_run: Path, shared_realdata: Path) -> dict:
+    """The session's real-data run (tests/conftest.py), read back with an independent geography."""
     geo = shared_realdata / "geography"
-    (out / "region.yaml").write_text(
-        f"""name: wales-and-city
-audit_year_start_month: 4
-geography:
-  lsoa_lookup: {geo / "LSOA11_WD19_LAD19_lookup_EW.csv"}
-  partnership_lookup: {geo / "LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv"}
-partnerships:
-  police_force_areas: [{", ".join(REAL_PFAS)}]
-sources:
-  police_uk: {shared_realdata / "police"}
-""",
-        encoding="utf-8",
-    )
-    proc = run_cli("run", "--region", str(out / "region.yaml"), "--warehouse", str(out / "warehouse.duckdb"))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = real_run
     geography = read_geography(
         geo / "LSOA11_WD19_LAD19_lookup_EW.csv", geo / "LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv", REAL_PFAS
     )

@@ -7,33 +7,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_cli
 from independent import count, lsoa_to_csp
 
 pytestmark = [pytest.mark.integration, pytest.mark.realdata]
-
-PFAS = ["W15000001", "W15000002", "W15000003", "W15000004", "E23000034"]  # four Welsh forces + City of London
-
-
-@pytest.fixture(scope="module")
-def real_run(shared_realdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("real")
-    geo = shared_realdata / "geography"
-    (out / "region.yaml").write_text(
-        f"""name: wales-and-city
-audit_year_start_month: 4
-geography:
-  lsoa_lookup: {geo / "LSOA11_WD19_LAD19_lookup_EW.csv"}
-  partnership_lookup: {geo / "LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv"}
-partnerships:
-  police_force_areas: [{", ".join(PFAS)}]
-sources:
-  police_uk: {shared_realdata / "police"}
-"""
-    )
-    proc = run_cli("run", "--region", str(out / "region.yaml"), "--warehouse", str(out / "warehouse.duckdb"))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out
 
 
 def test_every_real_row_reconciles_and_csp_totals_match(real_run: Path, shared_realdata: Path) -> None:
