@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from csp_audit.plan.commands import add_plan_commands
+from csp_audit.targets.commands import add_targets_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -135,6 +136,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     last = _month_after(_month_after("2021-04", args.months - 1), 1)
     code = run_plan(plan_file, out / "warehouse.duckdb", as_of=f"{last}-28")
     if code == EXIT_OK:
+        # SMART target registers per partnership, with baselines from the first build's figures;
+        # later builds (csp_audit_build's target_progress task) track them
+        from csp_audit.targets.demo import write_demo_targets
+        from csp_audit.targets.progress import refresh_progress
+
+        write_demo_targets(out)
+        refresh_progress(out / "region.yaml", out / "warehouse.duckdb")
         print(f"[csp-audit] demo done: marts in {out / 'warehouse.duckdb'} (schema audit); "
               f"arrival board {out / 'arrival-board.html'}", flush=True)  # fmt: skip
     return code
@@ -179,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     add_plan_commands(sub)
+    add_targets_commands(sub)
     return parser
 
 

@@ -207,8 +207,16 @@ def _build_dag(plan_name: str, dataset_ids: list[str], due_days: list[int]) -> A
 
             return plan_build.feedback(settings["plan"], settings["warehouse"])
 
+        @task
+        def target_progress(settings: dict[str, str]) -> dict[str, Any]:
+            from csp_audit.plan import load_plan
+            from csp_audit.targets.progress import refresh_progress
+
+            return refresh_progress(load_plan(settings["plan"]).region, settings["warehouse"])
+
         settings = resolve_settings()
-        prepare_geography(settings) >> arrival_board(settings) >> dbt_build(settings) >> feedback(settings)
+        built = prepare_geography(settings) >> arrival_board(settings) >> dbt_build(settings)
+        built >> target_progress(settings) >> feedback(settings)
 
     return build()
 
