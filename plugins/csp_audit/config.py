@@ -49,6 +49,37 @@ class RegionConfigError(ValueError):
     """The region YAML cannot be used; the message names the file and the key."""
 
 
+# Fuzzing fix: yaml.safe_load keeps aliases shared, but everything after it (str(), repr() in messages, schema
+# validation) walks the expanded document, so a few hundred bytes of nested aliases (a "billion laughs") hung
+# load_region and load_plan. safe_yaml refuses a document whose alias expansion exceeds this many nodes.
+MAX_YAML_NODES = 100_000
+
+
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that raises ``yaml.YAMLError`` when aliases would expand the document too far."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def size(item: yaml.Node) -> int:  # expanded size, each shared node computed once
+            if id(item) not in sizes:
+                sizes[id(item)] = 1  # a recursive alias counts once
+                children = item.value if isinstance(item, yaml.SequenceNode) else []
+                if isinstance(item, yaml.MappingNode):
+                    children = [part for pair in item.value for part in pair]
+                sizes[id(item)] = 1 + sum(size(child) for child in children)
+            return sizes[id(item)]
+
+        if size(node) > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"aliases expand the document to over {MAX_YAML_NODES} values")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 @dataclass(frozen=True)
 class FinerLookups:
     """An older LSOA -> LAD and LAD -> CSP pair used to place LSOAs of LADs split between CSPs."""
@@ -145,7 +176,7 @@ def load_region(path: str | Path) -> Region:
     if not path.is_file():
         raise RegionConfigError(f"{path}: region file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_yaml(path.read_text(encoding="utf-8"))
     # Fuzzing fix: besides YAMLError, a file that is not UTF-8 raised UnicodeDecodeError, an impossible
     # date such as 2021-13-45 made PyYAML raise ValueError, and deep nesting RecursionError.
     except (yaml.YAMLError, ValueError, RecursionError) as exc:

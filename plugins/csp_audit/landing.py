@@ -171,7 +171,11 @@ def landing_root(url: str, conn_id: str | None = None) -> ObjectStoragePath:
     For sftp the URL host and port, when given, must agree with the connection's so a typo cannot send the
     agencies' data to another server.
     """
-    parts = urlsplit(url)
+    try:  # fuzzing fix: urlsplit ('//[x') and .port ('sftp://h:99999') raised a bare ValueError
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError as exc:
+        raise LandingConfigError(f"landing URL {url!r} cannot be parsed: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme in ("", "file") or len(scheme) == 1:  # len 1: a Windows drive letter, i.e. a plain path
         return _local_root(url, parts.netloc, parts.path if scheme == "file" else url)
@@ -209,7 +213,12 @@ def _redact(url: str) -> str:
 def _local_root(url: str, netloc: str, path: str) -> ObjectStoragePath:
     if netloc not in ("", "localhost"):
         raise LandingConfigError(f"landing URL {url!r}: a file URL needs an absolute path, file:///...")
-    return _local_path(str(Path(path).expanduser().resolve()))
+    try:
+        local = Path(path).expanduser().resolve()
+    # Fuzzing fix: '~nosuchuser' made expanduser raise RuntimeError, a NUL byte made resolve raise ValueError.
+    except (RuntimeError, ValueError) as exc:
+        raise LandingConfigError(f"landing URL {url!r} is not a usable local path: {exc}") from exc
+    return _local_path(str(local))
 
 
 def _local_path(path: str) -> ObjectStoragePath:
@@ -297,6 +306,10 @@ def unsafe_name(name: str) -> str | None:
             return f"control or invisible character U+{ord(char):04X} in the name"
     if name.startswith("."):
         return "hidden file"
+    # Fuzzing fix: ObjectStoragePath parses a path as a URL and drops an empty query or fragment, so a file
+    # named "x?" or "x#" was hashed as "x" (another file) and one named "?" as its folder (IsADirectoryError).
+    if urlsplit("/" + name).geturl() != "/" + name:
+        return "a '?' or '#' that a URL would drop"
     return None
 
 

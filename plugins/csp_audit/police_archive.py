@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import lzma
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -165,8 +167,14 @@ def _extract(url: str, archive: Path, wanted: set[str], dest: Path, max_bytes: i
             for info, period, name in selected:
                 # the target is built from the matched parts, never from the member name itself
                 written.append(_write_member(url, zf, info, dest / period / name, budget))
-    except zipfile.BadZipFile as exc:
-        raise ArchiveError(f"{url}: corrupt zip archive: {exc}") from exc
+    # Fuzzing fix: zipfile lets a damaged archive surface as many exceptions besides BadZipFile (zlib, lzma and
+    # bz2's OSError on bad compressed data, EOFError when truncated, NotImplementedError for an unknown method
+    # or flag, UnicodeDecodeError for a bad UTF-8 name, IndexError for an empty name); all mean "unusable".
+    except (
+        zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError, NotImplementedError, UnicodeDecodeError,
+        IndexError,
+    ) as exc:  # fmt: skip
+        raise ArchiveError(f"{url}: corrupt zip archive: {exc.__class__.__name__}: {exc}") from exc
     missing = sorted(wanted - {path.name.split("-", 2)[2].removesuffix("-street.csv") for path in written})
     if missing:
         log.warning("%s: no street files for %s", url, ", ".join(missing))

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from csp_audit.config import safe_yaml
 from csp_audit.plan.periods import Month, Period, periods
 from csp_audit.plan.validate import CSP_CODE, DEFAULT_LANDING, landing_folder, rule_problems, schema_problems
 
@@ -204,16 +205,22 @@ def load_plan(path: str | Path) -> DataPlan:
     if not path.is_file():
         raise PlanError([f"{shown_as}: plan file not found"])
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        doc = safe_yaml(path.read_text(encoding="utf-8"))  # fuzzing fix: bounded alias expansion (see config)
+    # Fuzzing fix: an impossible date such as 2021-13-45 makes PyYAML raise ValueError (UnicodeDecodeError is
+    # one too), and deep nesting RecursionError; both escaped as crashes.
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise PlanError([f"{shown_as}: not valid YAML: {exc}"]) from exc
     problems = schema_problems(doc) + rule_problems(doc)
     names: dict[str, str] = {}
     region = None
     if isinstance(doc, dict) and isinstance(doc.get("region"), str) and doc["region"]:
-        region = (path.resolve().parent / doc["region"]).resolve()
-        region_problems, names = _check_region(region, doc)
-        problems += region_problems
+        try:
+            region = (path.resolve().parent / doc["region"]).resolve()
+        except (OSError, ValueError) as exc:  # fuzzing fix: a NUL byte in the path raised ValueError
+            problems.append(("region", f"{doc['region'][:80]!r} cannot be used as a path: {exc}"))
+        else:
+            region_problems, names = _check_region(region, doc)
+            problems += region_problems
     if problems:
         ordered = sorted(dict.fromkeys(problems), key=lambda problem: problem[0])
         raise PlanError([f"{shown_as}: {where}: {message}" for where, message in ordered])
