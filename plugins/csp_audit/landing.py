@@ -520,13 +520,13 @@ def fetch_to_local(landed: LandedFile, root: ObjectStoragePath | str | Path, cac
                 f"expected {landed.sha256}); list the landing zone again"
             )
         os.replace(temp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         temp.unlink(missing_ok=True)
     return target
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make the rename durable: without it a crash can lose the directory entry of a fsynced file."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -29,7 +29,9 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from csp_audit.landing import fsync_dir
 from csp_audit.plan.periods import MONTH_RE
+from csp_audit.police_uk import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -199,33 +201,11 @@ def _write_member(
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        if target.is_file() and _sha256(target) == digest.hexdigest():
+        if target.is_file() and sha256_of(target) == digest.hexdigest():
             return target  # already there, unchanged: leave it (and its mtime) alone
         os.replace(temp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         log.info("%s: wrote %s", url, target)
         return target
     finally:
         temp.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable: without it a crash can lose the directory entry of a fsynced file."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -30,20 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-POLICE_COLUMNS: tuple[str, ...] = (
-    "Crime ID",
-    "Month",
-    "Reported by",
-    "Falls within",
-    "Longitude",
-    "Latitude",
-    "Location",
-    "LSOA code",
-    "LSOA name",
-    "Crime type",
-    "Last outcome category",
-    "Context",
-)
+from csp_audit.police_uk import HEADER
+
+POLICE_COLUMNS: tuple[str, ...] = HEADER  # the exact police.uk street header
 LSOA_LOOKUP_COLUMNS: tuple[str, ...] = (
     "FID",
     "LSOA11CD",
