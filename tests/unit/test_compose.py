@@ -457,6 +457,13 @@ def test_lock_has_the_packages_the_compose_topology_needs() -> None:
     }
     needed = {"apache-airflow-providers-celery", "celery", "redis", "psycopg2-binary", "asyncpg"}
     assert not needed - locked, f"requirements.lock lacks {sorted(needed - locked)}"
+    celery = next(
+        line.split("==")[1].strip()
+        for line in LOCK.read_text(encoding="utf-8").splitlines()
+        if line.startswith("celery==")
+    )
+    # celery 5.7 dropped celery.backends.database.retry, which the celery provider imports
+    assert tuple(int(p) for p in celery.split(".")[:2]) < (5, 7), f"celery {celery} breaks the CeleryExecutor"
 
 
 # --- optional: let docker compose itself validate the file -------------------------------------------

@@ -1,0 +1,331 @@
+"""The docker-compose topology for real, without Docker: CeleryExecutor, PostgreSQL, Redis, every service.
+
+``topology.py`` reads docker-compose.yml and starts what it describes as native processes on this
+machine: airflow-init (its script verbatim: db migrate, the one-slot pool, the admin password file),
+then api-server, scheduler, dag-processor, triggerer and the Celery worker, each with the compose
+environment (hosts, ports and container paths translated), in depends_on order, each waited for with
+its own compose healthcheck. The test then drives the stack the way an operator would, through the
+REST API only: log in, unpause ``csp_audit_police``, trigger it on a small demo region, wait, and
+checks the marts, that a second run changes nothing, and that the tasks ran on the Celery worker.
+
+PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are used when running, else installed from
+Debian and started; the test skips only if that is impossible. It creates its own database and role
+and uses one empty Redis database, and removes all of them at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import socket
+import time
+import urllib.error
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+import pytest
+import yaml
+from topology import (
+    REPO,
+    Endpoints,
+    Topology,
+    Unavailable,
+    env_file_values,
+    interpolate,
+    load_compose,
+    native_environment,
+    running_topology,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+DAG_ID = "csp_audit_police"
+TASKS = {"resolve_settings", "prepare_geography", "discover", "validate", "load", "dbt_build", "summarise"}
+RUN_TIMEOUT = 360
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    root = tmp_path_factory.mktemp("topology")
+    started = time.monotonic()
+    try:
+        with running_topology(root) as topo:
+            topo.start()
+            topo.wait_all_healthy()
+            topo.timings["stack_ready"] = time.monotonic() - started
+            print(f"[topology] stack ready in {topo.timings['stack_ready']:.0f} s; {topo.timings}")
+            yield topo
+    except Unavailable as exc:
+        pytest.skip(f"the compose topology needs PostgreSQL and Redis: {exc}")
+
+
+# ------------------------------------------------------------------------------------------ REST helpers
+
+
+def _token(topo: Topology) -> str:
+    reply = topo.http("POST", "/auth/token", {"username": topo.admin_user, "password": topo.admin_password})
+    return reply["access_token"]
+
+
+def _dag(topo: Topology, token: str) -> dict | None:
+    try:
+        return topo.http("GET", f"/api/v2/dags/{DAG_ID}", token=token)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+def _trigger(topo: Topology, token: str, conf: dict) -> str:
+    run = topo.http(
+        "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf}, token=token
+    )
+    return run["dag_run_id"]
+
+
+def _runs(topo: Topology, token: str) -> list[dict]:
+    return topo.http("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", token=token)["dag_runs"]
+
+
+def _task_instances(topo: Topology, token: str, run_id: str) -> list[dict]:
+    return topo.http("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", token=token)[
+        "task_instances"
+    ]
+
+
+def _task_logs(topo: Topology, run_id: str) -> str:
+    """The task log files of a run (the airflow-logs volume), last lines of each."""
+    folder = topo.root / "airflow-home" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+    parts = []
+    for log in sorted(folder.rglob("*.log")):
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+        parts.append(f"----- {log.relative_to(folder)} -----\n" + "\n".join(lines))
+    return "\n".join(parts) or f"(no task logs under {folder})"
+
+
+def _wait_for_run(topo: Topology, token: str, run_id: str) -> dict:
+    def finished() -> dict | None:
+        topo.check_alive()
+        run = topo.http("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", token=token)
+        return run if run["state"] in ("success", "failed") else None
+
+    try:
+        run = wait_for(f"DAG run {run_id}", finished, RUN_TIMEOUT, 2.0)
+    except TimeoutError as exc:
+        states = {t["task_id"]: t["state"] for t in _task_instances(topo, token, run_id)}
+        raise AssertionError(
+            f"{exc}\ntask states: {states}\n{_task_logs(topo, run_id)}\n{topo.diagnostics()}"
+        ) from exc
+    if run["state"] != "success":
+        states = {t["task_id"]: t["state"] for t in _task_instances(topo, token, run_id)}
+        pytest.fail(
+            f"DAG run {run_id} {run['state']}: {states}\n{_task_logs(topo, run_id)}\n{topo.diagnostics()}"
+        )
+    return run
+
+
+# ------------------------------------------------------------------------------------------ data checks
+
+
+def _data_rows(police: Path) -> dict[str, int]:
+    counts = {}
+    for path in sorted(police.rglob("*-street.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            counts[path.relative_to(police).as_posix()] = sum(1 for _ in csv.DictReader(f))
+    return counts
+
+
+def _region_partnerships(region_dir: Path) -> set[str]:
+    region = yaml.safe_load((region_dir / "region.yaml").read_text(encoding="utf-8"))
+    pfas = set(region["partnerships"]["police_force_areas"])
+    lookup = region_dir / region["geography"]["partnership_lookup"]
+    with lookup.open(encoding="utf-8-sig", newline="") as f:
+        return {row["CSP19CD"] for row in csv.DictReader(f) if row["PFA19CD"] in pfas}
+
+
+def _mart_checksums(warehouse: Path) -> dict[str, str]:
+    """Every table and view of the audit schema (plus the raw row count), as row count and hash."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'audit' order by 1"
+            ).fetchall()
+        ]
+        sums = {}
+        for name in names:
+            rows = con.execute(f'select * from audit."{name}" order by all').fetchall()  # noqa: S608
+            sums[name] = f"{len(rows)}:{hashlib.sha256(repr(rows).encode()).hexdigest()[:16]}"
+        sums["raw.police_street_rows"] = str(
+            con.execute("select count(*) from raw.police_street_rows").fetchone()[0]
+        )
+    return sums
+
+
+def _check_marts(warehouse: Path, region_dir: Path) -> None:
+    partnerships = _region_partnerships(region_dir)
+    assert len(partnerships) == 5, f"the demo region should have 5 partnerships, not {sorted(partnerships)}"
+    data_rows = _data_rows(region_dir / "police")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        monthly = {
+            r[0]: r[1]
+            for r in con.execute(
+                "select partnership_code, count(*) from audit.partnership_crime_monthly group by 1"
+            ).fetchall()
+        }
+        recon = con.execute(
+            "select source_file, rows_read, rows_counted, rows_duplicate, rows_unlocated, "
+            "rows_outside_region, rows_quarantined from audit.reconciliation"
+        ).fetchall()
+    assert set(monthly) == partnerships, f"partnership_crime_monthly covers {sorted(monthly)}"
+    assert all(n > 0 for n in monthly.values())
+    for source_file, rows_read, *statuses in recon:
+        assert rows_read == sum(statuses), f"{source_file}: rows_read {rows_read} != {statuses}"
+    assert {r[0]: r[1] for r in recon} == data_rows, "rows_read per file must equal the CSVs' data rows"
+    assert sum(r[1] for r in recon) == sum(data_rows.values())
+
+
+def _in_worker_log(topo: Topology, tis: list[dict]) -> bool:
+    """Every task instance has 'Executing workload in Celery' and 'Workload finished ... success' lines."""
+    log = topo.child("airflow-worker").log.read_text(encoding="utf-8", errors="replace")
+    missing = []
+    for ti in tis:
+        executed = re.search(
+            rf"Executing workload in Celery: .*ti=TaskInstanceDTO\(id=UUID\('{ti['id']}'\)", log
+        )
+        finished = re.search(
+            rf"Workload finished .*exit_code=0 final_state=success .*workload_id={ti['id']}\b", log
+        )
+        if not (executed and finished):
+            missing.append(f"{ti['dag_run_id']} {ti['task_id']} {ti['id']}")
+    if missing:
+        raise AssertionError(f"not in the Celery worker's log: {missing}")
+    return True
+
+
+def _celery_results_are(topo: Topology, expected: dict[str, int]) -> bool:
+    """Task states in the Celery result backend (table celery_taskmeta in the metadata database)."""
+    with topo.postgres_connection() as con, con.cursor() as cur:
+        cur.execute("select status, count(*) from celery_taskmeta group by status")
+        found = dict(cur.fetchall())
+    if found != expected:
+        raise AssertionError(f"Celery result backend holds {found}, expected {expected}")
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+def test_native_environment_matches_the_compose_file(tmp_path: Path) -> None:
+    """The native services get the compose file's executor, broker, result backend and metadata DB kinds.
+
+    Runs without any service: the translation the topology below uses, checked against the file.
+    """
+    compose = load_compose()
+    common = compose["x-airflow-common"]["environment"]
+    dotenv = env_file_values()
+    endpoints = Endpoints(
+        pg_port=5432,
+        pg_user="u",
+        pg_password="p",
+        pg_database="d",
+        redis_port=6379,
+        redis_db=7,
+        api_port=18080,
+    )
+    services = compose["services"]
+    airflow = [n for n, s in services.items() if "AIRFLOW__CORE__EXECUTOR" in (s.get("environment") or {})]
+    assert {
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-worker",
+        "airflow-triggerer",
+        "airflow-init",
+    } <= set(airflow)
+    translated = {
+        "AIRFLOW__CELERY__BROKER_URL": "redis://:@127.0.0.1:6379/7",
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+postgresql://u:p@127.0.0.1:5432/d",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://u:p@127.0.0.1:5432/d",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:18080/execution/",
+    }
+    for name in airflow:
+        env = native_environment(services[name]["environment"], dotenv, endpoints, tmp_path, services)
+        assert env["AIRFLOW__CORE__EXECUTOR"] == common["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        for key, native in translated.items():
+            assert env[key] == native, key
+            assert urlsplit(str(common[key])).scheme == urlsplit(native).scheme, f"{key}: the kind changed"
+        # every other setting is passed on as compose gives it (secrets filled in, paths moved)
+        for key, value in services[name]["environment"].items():
+            if key in translated:
+                continue
+            if str(value).startswith("/"):
+                assert env[key].startswith((str(tmp_path), str(REPO))), key
+            else:
+                assert env[key] == interpolate(str(value), dotenv), key
+
+
+def test_demo_region_runs_on_the_celery_worker_through_the_rest_api(topology: Topology) -> None:
+    topo = topology
+    region_dir = topo.root / "region"  # the compose file's /data/region
+    from csp_audit.demo.generator import generate_demo_region
+
+    region_yaml = generate_demo_region(region_dir, months=3, scale=0.3)
+    warehouse = topo.root / "warehouse.duckdb"
+    conf = {"region": str(region_yaml), "warehouse": str(warehouse)}
+
+    token = _token(topo)
+    dag = wait_for(
+        f"DAG {DAG_ID} parsed by the dag-processor", lambda: _dag(topo, token), 180, 2.0, topo.diagnostics
+    )
+    assert dag["is_paused"], "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION: new DAGs start paused"
+    assert (
+        topo.http("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False}, token=token)["is_paused"] is False
+    )
+
+    # first run, with the region and warehouse in its conf
+    started = time.monotonic()
+    first = _trigger(topo, token, conf)
+    _wait_for_run(topo, token, first)
+    topo.timings["run_1"] = time.monotonic() - started
+    _check_marts(warehouse, region_dir)
+    after_first = _mart_checksums(warehouse)
+
+    # second run: nothing changes
+    started = time.monotonic()
+    second = _trigger(topo, token, conf)
+    _wait_for_run(topo, token, second)
+    topo.timings["run_2"] = time.monotonic() - started
+    assert _mart_checksums(warehouse) == after_first, "a second run changed the marts"
+
+    # every task of every run ran on the Celery worker, through this Redis database and PostgreSQL
+    bindings = topo.redis.client(topo.redis_db).keys("_kombu.binding.*")
+    assert bindings, f"no Celery queue bindings in Redis db {topo.redis_db}: the worker is not on this broker"
+    hostname = socket.gethostname()
+    ran = []
+    runs = {r["dag_run_id"]: r["run_type"] for r in _runs(topo, token)}
+    assert runs == {first: "manual", second: "manual"}, f"only the two triggered runs should exist: {runs}"
+    for run_id in (first, second):
+        tis = _task_instances(topo, token, run_id)
+        assert {t["task_id"] for t in tis} == TASKS, run_id
+        for ti in tis:
+            assert ti["state"] == "success", ti
+            assert ti["hostname"] == hostname, ti
+            assert ti["queue"] == "default", ti  # [celery] default_queue
+            assert ti["pool"] == "duckdb_warehouse", ti
+            ran.append(ti)
+    # The worker logs a workload as finished, and Celery stores its result, just after the task has
+    # reported success to the api-server: wait a little for both.
+    wait_for("every task instance in the Celery worker's log", lambda: _in_worker_log(topo, ran), 30)
+    wait_for(
+        "a Celery result per task instance", lambda: _celery_results_are(topo, {"SUCCESS": len(ran)}), 30
+    )
+    print(json.dumps({k: ran[0].get(k) for k in ("task_id", "executor", "queue", "hostname", "pid", "pool")}))
+    print(
+        f"[topology] timings: { {k: round(v, 1) for k, v in topo.timings.items() if isinstance(v, float)} }"
+    )
