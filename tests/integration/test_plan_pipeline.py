@@ -210,3 +210,52 @@ def test_a_rejected_delivery_leaves_other_data_refreshed_and_marks_its_dataset(p
     assert incomplete and all(m == "southern_dales_housing" for _, m in incomplete)
     report = (plan_run / "feedback" / "southern_dales_housing.md").read_text()
     assert "header_matches_contract" in report and "line 1" in report
+
+
+def test_latest_delivery_rejected_keeps_last_good_figures_marked_stale(
+    plan_run: Path, tmp_path: Path
+) -> None:
+    """A critical failure on an agency's latest due delivery: that dataset keeps its last good
+    figures, marked stale with the file, line and rule; every other dataset stays current."""
+    import shutil
+
+    from csp_audit import plan_build
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(plan_run / "warehouse.duckdb", warehouse)
+    agency, dataset, period = "southern_dales_housing", "housing_asb_complaints", "2024-03"
+    with duckdb.connect(str(warehouse)) as con:
+        sha, source_file = con.execute(
+            "select sha256, source_file from raw.deliveries where agency = ? and dataset = ? and period = ?",
+            [agency, dataset, period],
+        ).fetchone()
+        # as if the gate had rejected it: the verdict says so and nothing of it was loaded
+        con.execute(
+            "update raw.delivery_validations set outcome = 'rejected', rule = 'header_matches_contract', line = 1, "
+            "detail = 'expected ..., found ...' where sha256 = ?",
+            [sha],
+        )
+        con.execute('delete from raw."ds__housing_asb_complaints" where _sha256 = ?', [sha])
+        con.execute("delete from raw.deliveries where sha256 = ?", [sha])
+    plan_build.arrival_board(str(plan_run / "plan.yaml"), str(warehouse), AS_OF)
+    plan_build.build_marts(str(plan_run / "plan.yaml"), str(warehouse))
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        freshness = {
+            (d, a): (s, r, g)
+            for d, a, s, r, g in con.execute(
+                "select dataset, agency, status, reason, last_good_period from audit.dataset_freshness"
+            ).fetchall()
+        }
+        stale_caveats = con.execute(
+            "select distinct stale_inputs from audit.caveats where dataset = ?", [dataset]
+        ).fetchall()
+        housing_months = con.execute(
+            "select max(month) from audit.area_monthly where dataset = ? and incidents > 0", [dataset]
+        ).fetchone()[0]
+    status, reason, last_good = freshness[(dataset, agency)]
+    assert status == "stale" and last_good == "2024-02"
+    assert source_file in reason and "line 1" in reason and "header_matches_contract" in reason
+    assert all(s == "current" for (d, a), (s, _, _) in freshness.items() if (d, a) != (dataset, agency))
+    assert stale_caveats and all(agency in (row[0] or "") for row in stale_caveats)
+    assert str(housing_months) == "2024-03-01"  # the other provider's March figures were refreshed
