@@ -180,6 +180,7 @@ def suite_config(dataset: Dataset) -> dict[str, Any]:
                 ),
             }
         )
+    exps.extend(dict(e) for e in dataset.expectations)  # the plan's extra rules for this dataset
     return {
         "name": dataset.id,
         "expectations": exps,
