@@ -38,7 +38,10 @@ def _test_dag(dag_id: str, conf: dict[str, str], warehouse_file: Path) -> int | 
     from csp_audit.runs import error_file, failure_cause, load_dag
 
     error_file(warehouse_file).unlink(missing_ok=True)
-    dag_run = load_dag(dag_id).test(run_conf=conf)
+    try:
+        dag_run = load_dag(dag_id).test(run_conf=conf)
+    except Exception as exc:  # e.g. the metadata DB on a full disk: still one line that names the cause
+        return _fail(f"{dag_id}: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}", EXIT_FAILED)
     if str(dag_run.state) != "success":
         return _fail(f"{dag_id}: {failure_cause(dag_run, warehouse_file)}", EXIT_FAILED)
     return None

@@ -36,9 +36,12 @@ def reports_failure(step: Callable[P, R]) -> Callable[P, R]:
             )
             if warehouse_file:
                 cause = " ".join(f"{type(exc).__name__}: {exc}".split())
-                error_file(str(warehouse_file)).write_text(
-                    json.dumps({"step": step.__name__, "cause": cause}) + "\n", encoding="utf-8"
-                )
+                try:
+                    error_file(str(warehouse_file)).write_text(
+                        json.dumps({"step": step.__name__, "cause": cause}) + "\n", encoding="utf-8"
+                    )
+                except OSError:
+                    pass  # e.g. the disk is full: Airflow still fails the task with the exception
             raise
 
     return wrapper
@@ -65,6 +68,9 @@ def failure_cause(dag_run: Any, warehouse_file: str | Path) -> str:
     )
     recorded = error_file(warehouse_file)
     if recorded.exists():
-        info = json.loads(recorded.read_text(encoding="utf-8"))
-        return f"step {info['step']} failed: {info['cause']}"
+        try:
+            info = json.loads(recorded.read_text(encoding="utf-8"))
+            return f"step {info['step']} failed: {info['cause']}"
+        except (OSError, ValueError, KeyError):
+            pass  # a cause written to a full disk may be partial: fall back to the failed tasks
     return f"DAG run {dag_run.run_id} ended {dag_run.state}; failed tasks: {', '.join(failed) or 'none'}"

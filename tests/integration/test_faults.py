@@ -1,0 +1,302 @@
+"""Fault injection on the real CLI, Airflow (dag.test), DuckDB and dbt, each followed by a recovery check.
+
+A small demo region is run once cleanly; every case copies it to its own folder, injects one fault
+(a killed process group mid-load or mid-dbt, a delivery repeated, a truncated transfer, a full disk)
+and must end with the clean run's marts: same checksums of the ordered marts, same raw row count, no
+delivery stored without all of its rows. Where a failure is expected, the CLI's last stderr line
+names the cause.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import BIN, cli_env, run_cli
+from test_end_to_end import mart_checksums
+
+pytestmark = pytest.mark.integration
+
+DUP = "2021-05/2021-05-northshire-street.csv"
+SEED = 20261125
+
+
+def _run(region: Path, warehouse: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "run", "--region", str(region / "region.yaml"), "--warehouse", str(warehouse), timeout=timeout
+    )
+
+
+def _last_err(proc: subprocess.CompletedProcess[str] | tuple[int, str]) -> str:
+    stderr = proc.stderr if isinstance(proc, subprocess.CompletedProcess) else proc[1]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], list]:
+    from csp_audit.demo.generator import generate_demo_region
+
+    base = tmp_path_factory.mktemp("faults")
+    region = base / "region"
+    generate_demo_region(region, months=3, scale=0.2)
+    warehouse = base / "clean" / "warehouse.duckdb"
+    _ok(_run(region, warehouse))
+    return region, mart_checksums(warehouse), _reconciliation(warehouse)
+
+
+def _reconciliation(warehouse: Path) -> list:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            "select source_file, rows_read, rows_counted, rows_duplicate, rows_unlocated, "
+            "rows_outside_region, rows_quarantined from audit.reconciliation order by all"
+        ).fetchall()
+
+
+def _copy(region: Path, dest: Path) -> Path:
+    shutil.copytree(region, dest)
+    return dest
+
+
+def _assert_recovered(warehouse: Path, clean: tuple[Path, dict[str, str], list]) -> None:
+    _, sums, recon = clean
+    assert mart_checksums(warehouse) == sums
+    assert _reconciliation(warehouse) == recon
+    _assert_whole_deliveries(warehouse)
+
+
+def _assert_whole_deliveries(warehouse: Path) -> tuple[int, int]:
+    """Every stored delivery has exactly its rows_read rows; returns (deliveries, rows)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'raw'"
+            ).fetchall()
+        }
+        if "police_deliveries" not in tables:
+            return 0, 0
+        bad = con.execute(
+            "select d.source_file, d.rows_read, count(r._sha256) from raw.police_deliveries d "
+            "left join raw.police_street_rows r on r._sha256 = d.sha256 "
+            "group by all having count(r._sha256) <> d.rows_read"
+        ).fetchall()
+        orphans = con.execute(
+            "select count(*) from raw.police_street_rows "
+            "where _sha256 not in (select sha256 from raw.police_deliveries)"
+        ).fetchone()[0]
+        deliveries, rows = con.execute(
+            "select count(*), (select count(*) from raw.police_street_rows) from raw.police_deliveries"
+        ).fetchone()
+    assert not bad, f"deliveries without all their rows: {bad}"
+    assert orphans == 0
+    return deliveries, rows
+
+
+def _run_and_kill(
+    region: Path,
+    warehouse: Path,
+    marker: str,
+    delay: float,
+    timeout: float = 600,
+    trigger: Callable[[], bool] | None = None,
+) -> str:
+    """Start the CLI in its own session, SIGKILL its process group `delay` s after a stdout line
+    containing `marker`; returns the stdout seen. Bounded by `timeout`; never leaves the group alive."""
+    proc = subprocess.Popen(
+        [
+            str(BIN / "csp-audit"),
+            "run",
+            "--region",
+            str(region / "region.yaml"),
+            "--warehouse",
+            str(warehouse),
+        ],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    seen: list[str] = []
+    hit = threading.Event()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if marker in line:
+                hit.set()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not hit.is_set() and proc.poll() is None and time.monotonic() < deadline:
+            hit.wait(0.05)
+        assert hit.is_set(), f"never saw {marker!r}; rc={proc.poll()}\n" + "".join(seen)[-3000:]
+        time.sleep(delay)
+        while trigger is not None and not trigger() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=60)
+        thread.join(timeout=10)
+    return "".join(seen)
+
+
+@pytest.mark.parametrize("window", [(0.0, 0.3), (0.3, 1.5)])
+def test_kill_mid_load_then_rerun_recovers(
+    clean: tuple[Path, dict[str, str], list], tmp_path: Path, window: tuple[float, float]
+) -> None:
+    region = _copy(clean[0], tmp_path / "region")
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    delay = random.Random(f"{SEED}-{window}").uniform(*window)  # seeded; the load step follows in ~0.1-1 s
+    out = _run_and_kill(region, warehouse, "accepted,", delay)
+    assert "[csp-audit] validate:" in out
+    files = len(list((region / "police").rglob("*-street.csv")))
+    deliveries, _ = _assert_whole_deliveries(warehouse)  # partial state: whole deliveries only
+    assert deliveries <= files
+    print(f"killed {delay:.2f} s after validate: {deliveries}/{files} deliveries stored")
+    proc = _run(region, warehouse)
+    _ok(proc)
+    _assert_recovered(warehouse, clean)
+
+
+def test_kill_right_after_first_delivery_commit_then_rerun_recovers(
+    clean: tuple[Path, dict[str, str], list], tmp_path: Path
+) -> None:
+    """Kill inside the load step: as soon as its first delivery commits (the load step deletes that
+    delivery's parsed Parquet copy after the commit), while the other deliveries are still to load."""
+    region = _copy(clean[0], tmp_path / "region")
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    parsed = warehouse.parent / "parsed"
+    files = len(list((region / "police").rglob("*-street.csv")))
+
+    def first_commit() -> bool:
+        return 0 < len(list(parsed.glob("*.parquet"))) < files if parsed.is_dir() else False
+
+    _run_and_kill(region, warehouse, "accepted,", 0.0, trigger=first_commit)
+    deliveries, rows = _assert_whole_deliveries(warehouse)
+    print(f"killed after the first commit: {deliveries}/{files} deliveries, {rows} rows stored")
+    assert 1 <= deliveries < files  # a partial load: some whole deliveries, none half-stored
+    proc = _run(region, warehouse)
+    _ok(proc)
+    assert f"load: {files - deliveries} new deliveries" in proc.stdout
+    _assert_recovered(warehouse, clean)
+
+
+def test_kill_mid_dbt_build_then_rerun_recovers(
+    clean: tuple[Path, dict[str, str], list], tmp_path: Path
+) -> None:
+    region = _copy(clean[0], tmp_path / "region")
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    _run_and_kill(region, warehouse, "[csp-audit] dbt: building", random.Random(SEED).uniform(1, 3))
+    _assert_whole_deliveries(warehouse)
+    proc = _run(region, warehouse)
+    _ok(proc)
+    _assert_recovered(warehouse, clean)
+
+
+def test_same_file_delivered_twice_loads_once(
+    clean: tuple[Path, dict[str, str], list], tmp_path: Path
+) -> None:
+    region = _copy(clean[0], tmp_path / "region")
+    extra = region / "police" / "extra" / DUP
+    extra.parent.mkdir(parents=True)
+    shutil.copyfile(region / "police" / DUP, extra)
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    proc = _run(region, warehouse)
+    _ok(proc)
+    assert "has the same content as a file already loaded; skipped" in proc.stdout
+    _assert_recovered(warehouse, clean)
+
+
+def test_truncated_transfer_is_rejected_and_nothing_of_it_loads(
+    clean: tuple[Path, dict[str, str], list], tmp_path: Path
+) -> None:
+    region = _copy(clean[0], tmp_path / "region")
+    text = (region / "police" / "2021-06" / "2021-06-northshire-street.csv").read_text(encoding="utf-8")
+    text = text.replace(",2021-06,", ",2021-07,")
+    lines = text.splitlines(keepends=True)
+    middle = len(lines) // 2
+    cut = "".join(lines[:middle]) + lines[middle][: len(lines[middle]) // 2]  # an interrupted transfer
+    target = region / "police" / "2021-07" / "2021-07-northshire-street.csv"
+    target.parent.mkdir()
+    target.write_text(cut, encoding="utf-8")
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    proc = _run(region, warehouse)
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    cause = _last_err(proc)
+    assert "2021-07/2021-07-northshire-street.csv" in cause, cause
+    assert f"line {middle + 1}" in cause, cause
+    assert "field_count" in cause or "csv_syntax" in cause, cause
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert not con.execute(
+            "select count(*) from raw.police_street_rows where _source_file like '2021-07/%'"
+        ).fetchone()[0]
+    _assert_recovered(warehouse, clean)
+
+
+def test_disk_full_fails_with_one_line_cause_then_recovers(
+    clean: tuple[Path, dict[str, str], list], tmp_path: Path
+) -> None:
+    region = _copy(clean[0], tmp_path / "region")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    try:
+        mount = ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)]
+        subprocess.run(mount, check=True, capture_output=True, timeout=30)
+    except (subprocess.CalledProcessError, FileNotFoundError, PermissionError) as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    try:
+        warehouse = mnt / "warehouse.duckdb"
+        proc = _run(region, warehouse, timeout=600)
+        assert proc.returncode != 0, proc.stdout[-2000:]
+        cause = _last_err(proc)
+        named = ("space", "disk", "io error", "i/o")
+        assert any(word in proc.stderr.lower() for word in named), proc.stderr[-3000:]
+        one_line = cause.startswith("csp-audit: error:") and any(word in cause.lower() for word in named)
+        subprocess.run(
+            ["mount", "-o", "remount,size=200m", str(mnt)], check=True, capture_output=True, timeout=30
+        )
+        proc = _run(region, warehouse)
+        _ok(proc)
+        _assert_recovered(warehouse, clean)
+        assert one_line, f"the failure must end in one line naming the cause, got: {cause}"
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False, capture_output=True, timeout=60)
+
+
+def test_load_step_retried_loads_nothing_twice(
+    clean: tuple[Path, dict[str, str], list], tmp_path: Path
+) -> None:
+    """The DAG's load task run twice (an Airflow retry): the second attempt loads 0 rows."""
+    from csp_audit import pipeline
+
+    region = _copy(clean[0], tmp_path / "region")
+    region_file, warehouse = str(region / "region.yaml"), str(tmp_path / "wh" / "warehouse.duckdb")
+    pipeline.prepare_geography(region_file, warehouse)
+    files = pipeline.discover_police(region_file, warehouse)
+    pipeline.validate_police(region_file, warehouse, files)
+    first = pipeline.load_police(warehouse, files)
+    second = pipeline.load_police(warehouse, files)
+    assert first["loaded_rows"] == int(clean[1]["raw_rows"])
+    assert second == {"loaded_files": 0, "loaded_rows": 0}
+    assert _assert_whole_deliveries(Path(warehouse)) == (len(files), int(clean[1]["raw_rows"]))
