@@ -14,7 +14,7 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export TQDM_DISABLE := 1
 
-.PHONY: venv demo test test-unit test-integration lint format airflow lock clean
+.PHONY: venv demo test test-unit test-integration lint format airflow bench lock clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,11 @@ lint: venv
 format: venv
 	$(BIN)/ruff format plugins dags tests
 	$(BIN)/ruff check --fix plugins dags tests
+
+## make bench: the national-scale benchmark (SCALE=month|year|3years) with its baselines; see bench/README.md
+SCALE ?= month
+bench: venv
+	$(BIN)/python bench/run_bench.py --scale $(SCALE)
 
 ## make airflow: `airflow standalone` with this project's DAGs (UI on http://localhost:8080)
 airflow: venv

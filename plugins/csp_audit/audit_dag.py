@@ -31,6 +31,10 @@ def _setting(name: str, env: str) -> str:
 
 def build_police_audit_dag(dag_id: str = DAG_ID, schedule: str | None = "@monthly") -> Any:
     """Build the DAG. police.uk publishes monthly, so the default schedule is monthly."""
+    from csp_audit.publish_dag import police_build_outlets
+
+    # csp-audit://<region name>/audit-build for the region named by $CSP_AUDIT_REGION (none without it)
+    build_assets = police_build_outlets()
 
     @dag(
         dag_id=dag_id,
@@ -98,11 +102,19 @@ def build_police_audit_dag(dag_id: str = DAG_ID, schedule: str | None = "@monthl
 
             return pipeline.build_marts(settings["region"], settings["warehouse"])
 
-        @task
-        def summarise(settings: dict[str, str], files: list[dict[str, Any]]) -> dict[str, Any]:
+        @task(outlets=build_assets)
+        def summarise(
+            settings: dict[str, str], files: list[dict[str, Any]], **context: Any
+        ) -> dict[str, Any]:
             from csp_audit import pipeline
 
-            return pipeline.summarise(settings["region"], settings["warehouse"], files)
+            result = pipeline.summarise(settings["region"], settings["warehouse"], files)
+            for asset in build_assets:  # the publish DAG (csp_audit_publish) is scheduled on it
+                context["outlet_events"][asset].extra = {
+                    "warehouse": settings["warehouse"],
+                    "region": settings["region"],
+                }
+            return result
 
         settings = resolve_settings()
         files = discover(settings)

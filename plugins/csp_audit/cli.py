@@ -113,6 +113,60 @@ def run_plan(plan_file: Path, warehouse_file: Path, as_of: str | None = None) ->
     return EXIT_OK
 
 
+def run_publish(
+    warehouse_file: Path,
+    *,
+    plan_file: Path | None = None,
+    region_file: Path | None = None,
+    out_root: Path | None = None,
+    label: str | None = None,
+) -> int:
+    """Run the publish DAG (analyst snapshot and docs, every partnership's pack, outbox, notices)."""
+    from csp_audit.packs.publish import default_out_root
+
+    warehouse_file = warehouse_file.expanduser().resolve()
+    if not warehouse_file.is_file():
+        return _fail(f"{warehouse_file}: no warehouse; run the audit first (csp-audit run)", EXIT_BAD_INPUT)
+    if (code := _prepare_airflow(warehouse_file)) is not None:
+        return code
+    from csp_audit.packs.release import read_log
+    from csp_audit.publish_dag import PUBLISH_DAG_ID
+
+    root = (out_root or default_out_root(warehouse_file)).expanduser().resolve()
+    conf = {"warehouse": str(warehouse_file), "out_root": str(root)}
+    for key, value in (("plan", plan_file), ("region", region_file)):
+        if value:
+            conf[key] = str(Path(value).resolve())
+    if label:
+        conf["refresh_label"] = label
+    print(f"[csp-audit] publish from {warehouse_file} into {root}", flush=True)
+    if (code := _test_dag(PUBLISH_DAG_ID, conf, warehouse_file)) is not None:
+        return code
+    for folder in sorted(p for p in root.iterdir() if (p / "releases.csv").is_file()):
+        last = read_log(folder)[-1]
+        what = "new" if last["outcome"] == "new" else "unchanged, still"
+        print(f"[csp-audit] pack {folder.name}: {what} {last['version']} ({last['restatements']} figures "
+              f"restated) {folder / last['version'] / 'report.html'}", flush=True)  # fmt: skip
+    print(
+        f"[csp-audit] analyst copy {root / 'analyst'} (latest: {(root / 'analyst' / 'latest').read_text().strip()})"
+    )
+    return EXIT_OK
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    if bool(args.region) == bool(args.plan):
+        return _fail("give exactly one of --region (police.uk only) or --plan (every agency)", EXIT_BAD_INPUT)
+    source = Path(args.region or args.plan).resolve()
+    warehouse = Path(args.warehouse) if args.warehouse else source.parent / "warehouse.duckdb"
+    return run_publish(
+        warehouse,
+        plan_file=source if args.plan else None,
+        region_file=source if args.region else None,
+        out_root=Path(args.out) if args.out else None,
+        label=args.label,
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     if bool(args.region) == bool(args.plan):
         return _fail("give exactly one of --region (police.uk only) or --plan (every agency)", EXIT_BAD_INPUT)
@@ -146,6 +200,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
         write_demo_targets(out)
         refresh_progress(out / "region.yaml", out / "warehouse.duckdb")
+        # every partnership's audit pack, its outbox copy and the analyst snapshot (no SMTP in the demo:
+        # the notices are recorded as not sent)
+        code = run_publish(
+            out / "warehouse.duckdb", plan_file=plan_file, out_root=out / "publish", label="demo"
+        )
+    if code == EXIT_OK:
         print(f"[csp-audit] demo done: marts in {out / 'warehouse.duckdb'} (schema audit); "
               f"arrival board {out / 'arrival-board.html'}", flush=True)  # fmt: skip
     return code
@@ -188,6 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--months", type=int, default=36, help="months of police data (default 36)")
     demo.add_argument("--scale", type=float, default=1.0, help="size multiplier for the number of rows")
     demo.set_defaults(func=_cmd_demo)
+
+    publish = sub.add_parser(
+        "publish", help="build, release and deliver every partnership's audit pack (the publish DAG)"
+    )
+    publish.add_argument("--plan", help="data plan YAML (its sharing terms and contacts.csv beside it)")
+    publish.add_argument("--region", help="region YAML (police.uk only)")
+    publish.add_argument(
+        "--warehouse", help="DuckDB warehouse file (default: warehouse.duckdb beside the YAML)"
+    )
+    publish.add_argument(
+        "--out", help="publish root (default: $CSP_AUDIT_PUBLISH_ROOT or publish/ beside the warehouse)"
+    )
+    publish.add_argument("--label", help="refresh label recorded in the manifest (default: the run's time)")
+    publish.set_defaults(func=_cmd_publish)
 
     add_plan_commands(sub)
     add_targets_commands(sub)

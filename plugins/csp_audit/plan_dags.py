@@ -29,6 +29,7 @@ from airflow.sdk import (
 )
 
 from csp_audit.audit_dag import WAREHOUSE_POOL
+from csp_audit.publish_dag import audit_build_asset
 
 PLAN_ENV = "CSP_AUDIT_PLAN"
 WAREHOUSE_ENV = "CSP_AUDIT_WAREHOUSE"
@@ -161,6 +162,7 @@ def _ingest_dag(plan_name: str, dataset_id: str, description: str) -> Any:
 
 def _build_dag(plan_name: str, dataset_ids: list[str], due_days: list[int]) -> Any:
     days = ",".join(str(d) for d in sorted(set(due_days))) or "28"
+    build_asset = audit_build_asset(plan_name)  # csp-audit://<plan name>/audit-build
 
     @dag(
         dag_id=BUILD_DAG_ID,
@@ -201,11 +203,17 @@ def _build_dag(plan_name: str, dataset_ids: list[str], due_days: list[int]) -> A
 
             return plan_build.arrival_board(settings["plan"], settings["warehouse"], settings.get("as_of"))
 
-        @task
-        def feedback(settings: dict[str, str]) -> dict[str, Any]:
+        @task(outlets=[build_asset])
+        def feedback(settings: dict[str, str], **context: Any) -> dict[str, Any]:
             from csp_audit import plan_build
 
-            return plan_build.feedback(settings["plan"], settings["warehouse"])
+            result = plan_build.feedback(settings["plan"], settings["warehouse"])
+            # the publish DAG (csp_audit_publish) is scheduled on this Asset and reads these settings
+            context["outlet_events"][build_asset].extra = {
+                "warehouse": settings["warehouse"],
+                "plan": settings["plan"],
+            }
+            return result
 
         @task
         def target_progress(settings: dict[str, str]) -> dict[str, Any]:

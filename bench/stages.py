@@ -1,0 +1,181 @@
+"""Child process of the benchmark: run ONE pipeline step, the function its DAG task calls, and report.
+
+    python bench/stages.py STEP[,STEP...] --region R --warehouse W --files FILES.json --out OUT.json
+    python bench/stages.py dagbag --out OUT.json [--plan PLAN.yaml]
+
+Steps (DAG order): geography, discover, validate, load, dbt, summary. Arguments are passed to the
+step function by parameter name (``region_file``, ``warehouse_file``, ``files``), the way the DAG
+task does, so a change to a step's signature does not break the benchmark. ``discover`` writes the
+file list it returns to ``--files`` for the later steps (in the DAG it travels by XCom).
+
+The benchmark runs each step in its own process so that its peak memory (the parent reads it with
+``wait4``) is the step's own, and nothing warmed up by an earlier step (imports, caches) flatters a
+later one, as in Airflow, where every task runs in a fresh task process. ``--quick`` passes several
+steps at once to save the interpreter start and imports per step; each step's ``rss_mb`` is then the
+process's high-water mark so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+STARTED = time.perf_counter()
+
+STEPS: dict[str, str] = {
+    "geography": "prepare_geography",
+    "discover": "discover_police",
+    "validate": "validate_police",
+    "load": "load_police",
+    "dbt": "build_marts",
+    "summary": "summarise",
+}
+
+
+def _peak_mb() -> dict[str, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"rss_self_mb": round(own, 1), "rss_children_mb": round(children, 1)}
+
+
+def _summary(value: Any) -> Any:
+    """The step's return value, small: lists become their length."""
+    if isinstance(value, list):
+        return {"items": len(value)}
+    if isinstance(value, dict):
+        return {k: (len(v) if isinstance(v, list) else v) for k, v in value.items() if k != "warehouse"}
+    return value
+
+
+def run_step(args: argparse.Namespace, step: str) -> dict[str, Any]:
+    t = time.perf_counter()
+    from csp_audit import pipeline
+
+    import_s = time.perf_counter() - t
+    function = getattr(pipeline, STEPS[step])
+    files_path = Path(args.files) if args.files else None
+    available: dict[str, Any] = {"region_file": args.region, "warehouse_file": args.warehouse}
+    target = inspect.unwrap(function)
+    kwargs = {}
+    for name, param in inspect.signature(target).parameters.items():
+        if name == "files" and files_path:
+            kwargs[name] = json.loads(files_path.read_text())
+        elif name in available:
+            kwargs[name] = available[name]
+        elif param.default is inspect.Parameter.empty:
+            raise TypeError(f"pipeline.{STEPS[step]} wants {name!r}, which the benchmark cannot supply")
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    t = time.perf_counter()
+    value = function(**kwargs)
+    call_s = time.perf_counter() - t
+    if profiler is not None:
+        profiler.disable()
+        _write_profile(profiler, Path(args.profile))
+    if step == "discover" and files_path:
+        files_path.write_text(json.dumps(value))
+    return {
+        "function": f"csp_audit.pipeline.{STEPS[step]}",
+        "import_s": round(import_s, 3),
+        "call_s": round(call_s, 3),
+        "result": _summary(value),
+        "profiled": bool(args.profile),
+    }
+
+
+def _write_profile(profiler: Any, path: Path) -> None:
+    import io
+    import pstats
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(str(path.with_suffix(".prof")))
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(30)
+    path.write_text(out.getvalue())
+
+
+def run_dagbag(args: argparse.Namespace) -> dict[str, Any]:
+    """Parse the DAG folder as the scheduler's DAG processor does and report each file's parse time."""
+    if args.plan:
+        os.environ["CSP_AUDIT_PLAN"] = args.plan
+    t = time.perf_counter()
+    from airflow.dag_processing.dagbag import DagBag
+    from csp_audit.paths import dags_dir
+
+    import_s = time.perf_counter() - t
+    t = time.perf_counter()
+    bag = DagBag(dag_folder=str(dags_dir()))
+    total_s = time.perf_counter() - t
+    files = {
+        Path(stat.file).name: {
+            "parse_s": round(stat.duration.total_seconds(), 3),
+            "dags": stat.dag_num,
+            "tasks": stat.task_num,
+        }
+        for stat in bag.dagbag_stats
+    }
+    return {
+        "step": "dagbag",
+        "plan": args.plan,
+        "import_airflow_s": round(import_s, 3),
+        "dagbag_s": round(total_s, 3),
+        "files": files,
+        "import_errors": {Path(k).name: v.strip().splitlines()[-1] for k, v in bag.import_errors.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", help=f"dagbag, or one or more of {','.join(STEPS)} separated by commas")
+    parser.add_argument("--region")
+    parser.add_argument("--warehouse")
+    parser.add_argument("--files", help="JSON list of discovered files (written by discover)")
+    parser.add_argument("--plan", help="dagbag: CSP_AUDIT_PLAN for the plan DAG file")
+    parser.add_argument("--profile", help="write a cProfile report of the step's call to this path")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    if args.step == "dagbag":
+        try:
+            report = run_dagbag(args)
+        except Exception as exc:
+            report = {"error": " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]}
+    else:
+        steps = args.step.split(",")
+        unknown = [s for s in steps if s not in STEPS]
+        if unknown:
+            parser.error(f"unknown steps {unknown}")
+        report = {"steps": {}}
+        for step in steps:
+            try:
+                entry = run_step(args, step)
+            except Exception as exc:  # reported to the parent, which records it and stops the sequence
+                entry = {"error": " ".join(f"{type(exc).__name__}: {exc}".split())[:1000],
+                         "traceback": traceback.format_exc()[-4000:]}  # fmt: skip
+            rss = _peak_mb()
+            entry["rss_mb"] = max(rss.values())
+            report["steps"][step] = entry
+            Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
+            if "error" in entry:
+                break
+    report.update(_peak_mb(), process_s=round(time.perf_counter() - STARTED, 3))
+    Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    failed = any("error" in e for e in report.get("steps", {}).values()) or "error" in report
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

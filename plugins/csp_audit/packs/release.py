@@ -1,0 +1,274 @@
+"""Versioned, immutable releases of a partnership's pack, with restatements against the previous one.
+
+Layout under the publish root::
+
+    <partnership_code>/
+        v0001/ v0002/ ...      one folder per release, read-only once written (files 0444, folders 0555)
+        latest                 a text file naming the newest version ("v0002"), replaced atomically
+        releases.csv           one line per refresh: new version or "unchanged", with the table checksums
+
+Rules:
+
+* A refresh never overwrites: it builds the new version in a hidden staging folder beside the others
+  and renames it to the next free number; a version folder that already exists is refused
+  (:class:`ReleaseError`), whatever is in it.
+* "No change" is decided on the **tables**, not the files: each table's checksum is the SHA-256 of
+  its CSV extract (deterministic: rows sorted by the table's key, fixed number formatting). If the
+  set of tables and every checksum equal the latest release's (its ``manifest.json``), the refresh
+  is recorded in ``releases.csv`` as ``unchanged`` and no version is written. The report's date,
+  the refresh label or a re-delivered file with the same figures do not make a new version.
+* ``restatements.csv`` in each new version lists every published figure that differs from the
+  previous version for a row present in both (table, key, column, old value, new value, change:
+  revised / withheld / released), and rows withdrawn; rows that are simply new are counted, not listed.
+* A lock file per partnership serialises concurrent publishers.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import re
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from csp_audit.packs.disclosure import FLAG_SUFFIX, MARKER
+from csp_audit.packs.extracts import cell_text
+
+VERSION_RE = re.compile(r"^v(\d{4,})$")
+LATEST = "latest"
+LOG = "releases.csv"
+LOG_COLUMNS = [
+    "refreshed_at",
+    "refresh_label",
+    "outcome",
+    "version",
+    "previous_version",
+    "restatements",
+    "tables_sha256",
+]
+RESTATEMENT_COLUMNS = ["table", "key", "column", "old_value", "new_value", "change"]
+
+
+class ReleaseError(RuntimeError):
+    """A release cannot be written as asked (an existing version, a broken pointer)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    new: bool
+    version: str  # the version to write, or the unchanged latest one
+    previous: str | None
+
+
+def versions(partnership_dir: Path) -> list[str]:
+    if not partnership_dir.is_dir():
+        return []
+    found = [p.name for p in partnership_dir.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
+    return sorted(found, key=lambda v: int(v[1:]))
+
+
+def latest_version(partnership_dir: Path) -> str | None:
+    pointer = partnership_dir / LATEST
+    if not pointer.exists():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    if not VERSION_RE.match(name) or not (partnership_dir / name).is_dir():
+        raise ReleaseError(f"{pointer}: names {name!r}, which is not a release folder")
+    return name
+
+
+def next_version(partnership_dir: Path) -> str:
+    existing = versions(partnership_dir)
+    number = int(existing[-1][1:]) + 1 if existing else 1
+    return f"v{number:04d}"
+
+
+def read_manifest(version_dir: Path) -> dict:
+    return json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
+
+
+def decide(partnership_dir: Path, table_checksums: dict[str, str]) -> Decision:
+    """New version, or unchanged (same tables, same checksums as the latest release)."""
+    previous = latest_version(partnership_dir)
+    if previous is not None:
+        before = {
+            name: t["sha256"] for name, t in read_manifest(partnership_dir / previous)["tables"].items()
+        }
+        if before == table_checksums:
+            return Decision(False, previous, previous)
+    return Decision(True, next_version(partnership_dir), previous)
+
+
+@contextmanager
+def locked(partnership_dir: Path) -> Iterator[None]:
+    partnership_dir.mkdir(parents=True, exist_ok=True)
+    with open(partnership_dir / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_version(partnership_dir: Path, version: str, fill: Callable[[Path], None]) -> Path:
+    """Write a new version through ``fill(staging_folder)``, then make it permanent and read-only."""
+    if not VERSION_RE.match(version):
+        raise ReleaseError(f"{version!r} is not a version name (v0001, v0002, ...)")
+    target = partnership_dir / version
+    if target.exists():
+        raise ReleaseError(f"{target} already exists: releases are immutable; a refresh writes a new version")
+    staging = partnership_dir / f".staging-{version}-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        fill(staging)
+        make_read_only(staging)
+        if target.exists():
+            raise ReleaseError(f"{target} appeared while it was being written")
+        os.rename(staging, target)
+    except BaseException:
+        if staging.exists():
+            _make_writable(staging)
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    point_latest(partnership_dir, version)
+    return target
+
+
+def point_latest(partnership_dir: Path, version: str) -> None:
+    temp = partnership_dir / f".{LATEST}.tmp"
+    temp.write_text(version + "\n", encoding="utf-8")
+    os.replace(temp, partnership_dir / LATEST)
+
+
+def make_read_only(folder: Path) -> None:
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            os.chmod(Path(root) / name, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        for name in dirs:
+            os.chmod(Path(root) / name, 0o555)
+    os.chmod(folder, 0o555)
+
+
+def _make_writable(folder: Path) -> None:
+    os.chmod(folder, 0o755)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(Path(root) / name, 0o755)
+        for name in files:
+            os.chmod(Path(root) / name, 0o644)
+
+
+def append_log(partnership_dir: Path, row: dict[str, object]) -> None:
+    path = partnership_dir / LOG
+    new = not path.exists()
+    with open(path, "a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+
+
+def read_log(partnership_dir: Path) -> list[dict[str, str]]:
+    path = partnership_dir / LOG
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+# ------------------------------------------------------------------------------------------ restatements
+
+
+def published_text(frame: pd.DataFrame, *, as_read: bool = False) -> pd.DataFrame:
+    """Every cell as published text, with [c] folded into the value column (flag columns dropped).
+
+    ``as_read``: the frame was read back from a pack CSV, so its text is already as published.
+    """
+    flags = [c for c in frame.columns if c.endswith(FLAG_SUFFIX) and c[: -len(FLAG_SUFFIX)] in frame.columns]
+    out = pd.DataFrame(index=frame.index)
+
+    def text_of(column: str) -> pd.Series:
+        if as_read:
+            return frame[column].fillna("").astype(str)
+        return frame[column].map(cell_text)
+
+    for column in frame.columns:
+        if column in flags:
+            continue
+        text = text_of(column)
+        flag = f"{column}{FLAG_SUFFIX}"
+        if flag in frame.columns:
+            text = text.where(text_of(flag) != MARKER, MARKER)
+        out[column] = text
+    return out
+
+
+def read_published_csv(path: Path) -> pd.DataFrame:
+    """A pack CSV read back as text, exactly as written."""
+    data = path.read_bytes().decode("utf-8-sig")
+    frame = pd.read_csv(io.StringIO(data), dtype=str, keep_default_na=False, na_values=[])
+    return frame
+
+
+def restatements(
+    old: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], keys: dict[str, tuple[str, ...]]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Figures that differ between two releases, and per table the number of rows that are new.
+
+    ``old`` and ``new`` are tables as published text (:func:`published_text`).
+    """
+    rows: list[dict[str, str]] = []
+    added: dict[str, int] = {}
+    for name, after in new.items():
+        before = old.get(name)
+        if before is None:
+            added[name] = len(after)
+            continue
+        key = [k for k in keys.get(name, ()) if k in after.columns and k in before.columns]
+        if not key:
+            continue
+        merged = before.merge(after, on=key, how="outer", suffixes=("__old", "__new"), indicator=True)
+        added[name] = int((merged["_merge"] == "right_only").sum())
+        key_text = (
+            merged[key]
+            .fillna("")
+            .astype(str)
+            .apply(lambda r, key=key: "; ".join(f"{k}={v}" for k, v in zip(key, r, strict=True)), axis=1)
+        )
+        for i in (merged["_merge"] == "left_only").to_numpy().nonzero()[0]:
+            rows.append({"table": name, "key": key_text.iloc[i], "column": "(row)", "old_value": "published",
+                         "new_value": "", "change": "withdrawn"})  # fmt: skip
+        both = (merged["_merge"] == "both").to_numpy()
+        for column in after.columns:
+            if column in key or column not in before.columns:
+                continue
+            o = merged[f"{column}__old"].fillna("").astype(str)
+            n = merged[f"{column}__new"].fillna("").astype(str)
+            differ = both & (o != n).to_numpy()
+            for i in differ.nonzero()[0]:
+                old_value, new_value = o.iloc[i], n.iloc[i]
+                change = (
+                    "withheld" if new_value == MARKER else "released" if old_value == MARKER else "revised"
+                )
+                rows.append({"table": name, "key": key_text.iloc[i], "column": column, "old_value": old_value,
+                             "new_value": new_value, "change": change})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=RESTATEMENT_COLUMNS)
+    return frame.sort_values(["table", "key", "column"], kind="stable").reset_index(drop=True), added
+
+
+def now_utc() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC).replace(microsecond=0)

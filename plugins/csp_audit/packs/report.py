@@ -1,0 +1,610 @@
+"""The pack's HTML report: one self-contained file laid out like a strategic assessment.
+
+Everything shown comes from the pack's protected tables (never from the marts directly), so the
+report cannot show a figure the CSV withholds. The page has inline CSS and inline SVG charts only
+(no scripts, fonts, images or map tiles), prints to PDF through print CSS, and reads on a phone
+(one column, tables scroll sideways). Count cells of controlled datasets carry ``data-min`` (the
+dataset's minimum cell size) so the verifier can check the rendered page as well as the files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from csp_audit.packs import charts
+from csp_audit.packs.disclosure import MARKER, Terms, flag_column
+
+POLICE = "police_uk_street"
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+VERDICT_CLASS = {
+    "significant increase": "up",
+    "significant decrease": "down",
+    "no significant change": "flat",
+    "insufficient data": "none",
+}
+
+
+@dataclass
+class Cell:
+    html: Markup
+    cls: str = ""
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def attr_html(self) -> Markup:
+        return Markup("".join(f' {k}="{escape(v)}"' for k, v in self.attrs.items()))
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[Cell]]
+    caption: str = ""
+    numeric: set[int] = field(default_factory=set)
+    name: str = ""
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _is_withheld(row: pd.Series | dict, column: str) -> bool:
+    return row.get(flag_column(column)) == MARKER
+
+
+class Formatter:
+    """Number formatting that follows each dataset's terms (apportioned estimates to 1 decimal)."""
+
+    def __init__(self, terms: dict[str, Terms]) -> None:
+        self.terms = terms
+
+    def count(self, row: pd.Series | dict, column: str = "incidents", dataset: str | None = None) -> Cell:
+        dataset = dataset or row.get("dataset")
+        t = self.terms.get(str(dataset), Terms())
+        attrs = {"data-col": column, "data-dataset": str(dataset)}
+        if t.min_cell_size:
+            attrs["data-min"] = str(t.min_cell_size)
+        if _is_withheld(row, column):
+            return Cell(
+                Markup('<abbr title="withheld to protect confidentiality">[c]</abbr>'), "num c", attrs
+            )
+        value = row.get(column)
+        if _missing(value):
+            return Cell(Markup("–"), "num", attrs)
+        text = (
+            f"{value:,.1f}"
+            if t.apportioned and not t.base and not float(value).is_integer()
+            else f"{value:,.0f}"
+        )
+        return Cell(Markup(escape(text)), "num", attrs)
+
+    @staticmethod
+    def rate(row: pd.Series | dict, column: str = "rate_per_1000", decimals: int = 2) -> Cell:
+        if _is_withheld(row, column):
+            return Cell(Markup("[c]"), "num c")
+        value = row.get(column)
+        if _missing(value):
+            return Cell(Markup("–"), "num")
+        return Cell(Markup(escape(f"{value:,.{decimals}f}")), "num")
+
+    @staticmethod
+    def pct(row: pd.Series | dict, column: str) -> Cell:
+        if _is_withheld(row, column):
+            return Cell(Markup("[c]"), "num c")
+        value = row.get(column)
+        if _missing(value):
+            return Cell(Markup("–"), "num")
+        return Cell(Markup(escape(f"{value:+.1f}%")), "num")
+
+    @staticmethod
+    def share(row: pd.Series | dict, column: str) -> Cell:
+        if _is_withheld(row, column):
+            return Cell(Markup("[c]"), "num c")
+        value = row.get(column)
+        if _missing(value):
+            return Cell(Markup("–"), "num")
+        return Cell(Markup(escape(f"{100 * value:.1f}%")), "num")
+
+    @staticmethod
+    def verdict(row: pd.Series | dict, column: str = "verdict") -> Cell:
+        if _is_withheld(row, column):
+            return Cell(Markup('<span class="badge none">[c]</span>'))
+        value = row.get(column)
+        if _missing(value):
+            return Cell(Markup("–"))
+        cls = VERDICT_CLASS.get(str(value), "none")
+        return Cell(Markup(f'<span class="badge {cls}">{escape(str(value))}</span>'))
+
+    @staticmethod
+    def p_value(row: pd.Series | dict, column: str = "p_value") -> Cell:
+        if _is_withheld(row, column):
+            return Cell(Markup("[c]"), "num c")
+        value = row.get(column)
+        if _missing(value):
+            return Cell(Markup("–"), "num")
+        return Cell(Markup("&lt;0.001" if value < 0.001 else escape(f"{value:.3f}")), "num")
+
+    @staticmethod
+    def long(value: Any) -> Cell:
+        """Text that may wrap (explanations, rules, reasons)."""
+        return Cell(Markup("–") if _missing(value) else Markup(escape(str(value))), "long")
+
+    @staticmethod
+    def number(value: Any) -> Cell:
+        if _missing(value):
+            return Cell(Markup("–"), "num")
+        return Cell(Markup(escape(f"{value:,}" if isinstance(value, int) else str(value))), "num")
+
+    @staticmethod
+    def text(value: Any) -> Cell:
+        return Cell(Markup("–") if _missing(value) else Markup(escape(str(value))))
+
+
+_ACRONYMS = {"asb": "ASB", "la": "LA", "ed": "ED", "yot": "YOT", "csp": "CSP"}
+
+
+def _label(dataset: str, labels: dict[str, str]) -> str:
+    """A readable dataset name: the plan's id with its acronyms restored (ed_assaults -> ED assaults)."""
+    if dataset in labels:
+        return labels[dataset]
+    words = [_ACRONYMS.get(w, w) for w in str(dataset).split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def _latest_year(area_rates: pd.DataFrame, dataset: str = POLICE) -> str | None:
+    rows = area_rates[(area_rates["area_type"] == "partnership") & (area_rates["category"] == "All")]
+    own = rows[rows["dataset"] == dataset] if (rows["dataset"] == dataset).any() else rows
+    if own.empty:
+        return None
+    full = own[own["months_covered"] >= 12]
+    return str((full if not full.empty else own)["period_start"].max())
+
+
+def build_context(
+    *,
+    tables: dict[str, pd.DataFrame],
+    terms: dict[str, Terms],
+    partnership: tuple[str, str],
+    region_name: str,
+    version: str,
+    previous_version: str | None,
+    refresh_label: str,
+    created: str,
+    restatements: pd.DataFrame,
+    new_rows: dict[str, int],
+    centroids: pd.DataFrame,
+    manifest_summary: dict[str, Any],
+) -> dict[str, Any]:
+    code, name = partnership
+    fmt = Formatter(terms)
+    labels = {POLICE: "Police recorded crime (police.uk)"}
+    area_rates = tables["area_rates"]
+    year = _latest_year(area_rates)
+    year_label = None
+    if year is not None:
+        match = area_rates[area_rates["period_start"] == year]
+        year_label = str(match["audit_year"].iloc[0]) if len(match) else year
+    ctx: dict[str, Any] = {
+        "code": code,
+        "name": name,
+        "region": region_name,
+        "version": version,
+        "previous_version": previous_version,
+        "refresh_label": refresh_label,
+        "created": created,
+        "year": year,
+        "year_label": year_label,
+        "manifest": manifest_summary,
+    }
+    ctx["summary"] = _summary(tables, year, fmt, labels, restatements, previous_version)
+    ctx["levels"] = _levels(tables, year, fmt, labels)
+    ctx["changes"] = _changes(tables, year, fmt, labels)
+    ctx["hotspots"] = _hotspots(tables, year, fmt, centroids)
+    ctx["comparisons"] = _comparisons(tables, year, fmt, labels, code, region_name)
+    ctx["themes"] = _themes(tables, year, fmt, labels)
+    ctx["quality"] = _quality(tables, year, fmt, labels)
+    ctx["changed"] = _changed(restatements, new_rows, previous_version)
+    ctx["rules"] = [
+        {
+            "dataset": _label(d, labels),
+            "id": d,
+            "rule": t.rule(),
+            "min": t.min_cell_size or "",
+            "rounding": t.rounding,
+        }
+        for d, t in sorted(terms.items())
+        if d in set(area_rates["dataset"])
+    ]
+    return ctx
+
+
+def _year_label(tables: dict[str, pd.DataFrame], year: str | None) -> str:
+    rates = tables["area_rates"]
+    match = rates.loc[rates["period_start"] == year, "audit_year"]
+    return str(match.iloc[0]) if len(match) else str(year)
+
+
+def _row(frame: pd.DataFrame, **where: Any) -> dict | None:
+    mask = pd.Series(True, index=frame.index)
+    for column, value in where.items():
+        mask &= frame[column] == value
+    found = frame[mask]
+    return found.iloc[0].to_dict() if len(found) else None
+
+
+def _summary(
+    tables: dict[str, pd.DataFrame],
+    year: str | None,
+    fmt: Formatter,
+    labels: dict[str, str],
+    restatements: pd.DataFrame,
+    previous_version: str | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"cards": [], "points": []}
+    if year is None:
+        return out
+    rates = tables["area_rates"]
+    police = _row(rates, area_type="partnership", dataset=POLICE, category="All", period_start=year)
+    trends = tables.get("trends", pd.DataFrame())
+    trend = _row(trends, dataset=POLICE, category="All", period_start=year) if len(trends) else None
+    if police:
+        out["cards"].append(
+            (
+                "Police recorded crime and ASB",
+                fmt.count(police).html,
+                f"{fmt.rate(police).html} per 1,000 residents",
+            )
+        )
+    if trend:
+        out["cards"].append(
+            ("Change on the previous year", fmt.pct(trend, "pct_change").html, fmt.verdict(trend).html)
+        )
+    comparisons = tables.get("comparisons", pd.DataFrame())
+    region = (
+        _row(comparisons, dataset=POLICE, category="All", period_start=year, comparator_type="region")
+        if len(comparisons)
+        else None
+    )
+    if region and not _missing(region.get("rank_in_region")):
+        out["cards"].append((
+            "Rank in the region (1 = highest rate)",
+            Markup(f"{int(region['rank_in_region'])} of {int(region['partnerships_ranked'])}"),
+            Markup(f"region rate {escape(fmt.rate(region, 'comparator_rate_per_1000').html)}"),
+        ))  # fmt: skip
+    stale = tables.get("dataset_freshness", pd.DataFrame())
+    stale = stale[stale["status"] == "stale"] if len(stale) else stale
+    out["cards"].append(
+        (
+            "Stale inputs",
+            Markup(str(len(stale))),
+            Markup("last good figures shown") if len(stale) else Markup("every input current"),
+        )
+    )
+    if len(trends):
+        moved = trends[
+            (trends["period_start"] == year)
+            & trends["verdict"].isin(["significant increase", "significant decrease"])
+        ]
+        moved = moved.assign(_abs=moved["pct_change"].abs()).sort_values("_abs", ascending=False).head(6)
+        for _, r in moved.iterrows():
+            what = "All" if r["category"] == "All" else r["category"]
+            out["points"].append(Markup(
+                f"<strong>{escape(_label(r['dataset'], labels))}</strong> – {escape(str(what))}: "
+                f"{fmt.pct(r, 'pct_change').html} ({escape(str(r['verdict']))})"
+            ))  # fmt: skip
+    persistence = tables.get("hotspot_persistence", pd.DataFrame())
+    if len(persistence):
+        every = persistence[(persistence["dataset"] == POLICE) & (persistence["category"] == "All")
+                            & (persistence["in_top_10_percent_every_year"] == True)]  # noqa: E712  # fmt: skip
+        if len(every):
+            out["points"].append(Markup(
+                f"{len(every)} LSOA{'s' if len(every) != 1 else ''} in the partnership's busiest 10% for police "
+                "recorded crime in every audit year: candidates for problem-solving work."
+            ))  # fmt: skip
+    for _, r in stale.iterrows() if len(stale) else []:
+        out["points"].append(Markup(f"Stale input: <strong>{escape(str(r['dataset']))}</strong> from "
+                                    f"{escape(str(r['agency']))} – {escape(str(r.get('reason') or 'no delivery'))}"))  # fmt: skip
+    if previous_version:
+        out["points"].append(
+            Markup(f"{len(restatements)} published figures restated since {escape(previous_version)}.")
+        )
+    return out
+
+
+def _monthly_series(monthly: pd.DataFrame, dataset: str, category: str = "All") -> charts.Series:
+    rows = monthly[(monthly["dataset"] == dataset) & (monthly["category"] == category)].sort_values("month")
+    points = [
+        (
+            str(r["month"])[:7],
+            None if _is_withheld(r, "incidents") or _missing(r["incidents"]) else float(r["incidents"]),
+        )
+        for _, r in rows.iterrows()
+    ]
+    return charts.Series(category if category != "All" else dataset, points)
+
+
+def _levels(
+    tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatter, labels: dict[str, str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"charts": [], "small": [], "tables": []}
+    monthly = tables["area_monthly"]
+    if (monthly["dataset"] == POLICE).any():
+        series = _monthly_series(monthly, POLICE)
+        out["charts"].append(charts.line_chart([charts.Series("Police recorded crime and ASB", series.points)],
+                                               "Police recorded crime and ASB per month", "incidents per month"))  # fmt: skip
+    for dataset in sorted(set(monthly["dataset"]) - {POLICE}):
+        series = _monthly_series(monthly, dataset)
+        out["small"].append((_label(dataset, labels), Markup(charts.line_chart(
+            [charts.Series(_label(dataset, labels), series.points)], f"{_label(dataset, labels)} per period",
+            "incidents per period", width=480, height=220))))  # fmt: skip
+    if year is None:
+        return out
+    rates = tables["area_rates"]
+    trends = tables.get("trends", pd.DataFrame())
+    own = rates[(rates["area_type"] == "partnership") & (rates["period_start"] == year)]
+    police = own[own["dataset"] == POLICE].sort_values("incidents", ascending=False, na_position="last")
+    rows = []
+    for _, r in police.iterrows():
+        t = _row(trends, dataset=POLICE, category=r["category"], period_start=year) if len(trends) else None
+        rows.append(
+            [
+                fmt.text(r["category"]),
+                fmt.count(r),
+                fmt.rate(r),
+                fmt.pct(t or {}, "pct_change"),
+                fmt.verdict(t or {}),
+            ]
+        )
+    out["tables"].append(Table(["Crime type", "Incidents", "Rate per 1,000", "Change", "Verdict"], rows,
+                               f"Police recorded crime by type, {_year_label(tables, year)}", {1, 2, 3}, "area_rates"))  # fmt: skip
+    others = own[(own["dataset"] != POLICE) & (own["category"] == "All")].sort_values("dataset")
+    rows = [[fmt.text(_label(r["dataset"], labels)), fmt.count(r), fmt.rate(r), fmt.text(r["months_covered"]),
+             fmt.long(r.get("disclosure_rule"))] for _, r in others.iterrows()]  # fmt: skip
+    if rows:
+        out["tables"].append(Table(["Dataset", "Incidents", "Rate per 1,000", "Months covered", "Published as"], rows,
+                                   "Other agencies' data, all categories", {1, 2, 3}, "area_rates"))  # fmt: skip
+    seasonality = tables.get("seasonality", pd.DataFrame())
+    if len(seasonality):
+        s = seasonality[(seasonality["dataset"] == POLICE) & (seasonality["category"] == "All")].sort_values(
+            "calendar_month"
+        )
+        cols = [(MONTHS[int(r["calendar_month"]) - 1],
+                 None if _is_withheld(r, "seasonal_index") or _missing(r["seasonal_index"]) else float(r["seasonal_index"]))
+                for _, r in s.iterrows()]  # fmt: skip
+        if cols:
+            out["season"] = Markup(
+                charts.column_chart(
+                    cols, "Seasonal index of police recorded crime (1 = a typical month)", 1.0
+                )
+            )
+    harm = tables.get("harm", pd.DataFrame())
+    if len(harm):
+        h = (
+            harm[(harm["period_start"] == year) & (harm["category"] != "All")]
+            .sort_values("share_of_severity", ascending=False)
+            .head(8)
+        )
+        total = _row(harm, period_start=year, category="All")
+        out["harm_total"] = total
+        out["harm"] = Table(["Crime type", "Incidents", "Share of incidents", "Share of harm"],
+                            [[fmt.text(r["category"]), fmt.count(r), fmt.share(r, "share_of_incidents"),
+                              fmt.share(r, "share_of_severity")] for _, r in h.iterrows()],
+                            "Where the harm is: share of crime severity (ONS Crime Severity Score weights)", {1, 2, 3}, "harm")  # fmt: skip
+    return out
+
+
+def _changes(
+    tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatter, labels: dict[str, str]
+) -> dict[str, Any]:
+    trends = tables.get("trends", pd.DataFrame())
+    if year is None or not len(trends):
+        return {}
+    t = trends[trends["period_start"] == year].copy()
+    t["_order"] = (t["dataset"] != POLICE).astype(int)
+    t = t.sort_values(["_order", "dataset", "category"])
+    rows = [[fmt.text(_label(r["dataset"], labels)), fmt.text(r["category"]), fmt.count(r, "previous_year_incidents"),
+             fmt.count(r), fmt.pct(r, "pct_change"), fmt.p_value(r), fmt.verdict(r), fmt.verdict(r, "three_year_verdict")]
+            for _, r in t.iterrows()]  # fmt: skip
+    counts = t["verdict"].value_counts().to_dict()
+    return {
+        "table": Table(["Dataset", "Category", "Previous year", "This year", "Change", "p-value", "Verdict", "Over three years"],
+                       rows, f"Year-on-year change, {_year_label(tables, year)}", {2, 3, 4, 5}, "trends"),
+        "counts": counts,
+    }  # fmt: skip
+
+
+def _hotspots(
+    tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatter, centroids: pd.DataFrame
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if year is None:
+        return out
+    rates = tables["area_rates"]
+    lsoas = rates[(rates["area_type"] == "lsoa") & (rates["dataset"] == POLICE) & (rates["category"] == "All")
+                  & (rates["period_start"] == year)]  # fmt: skip
+    persistence = tables.get("hotspot_persistence", pd.DataFrame())
+    every: set[str] = set()
+    if len(persistence):
+        every = set(persistence[(persistence["dataset"] == POLICE) & (persistence["category"] == "All")
+                                & (persistence["in_top_10_percent_every_year"] == True)]["lsoa_code"])  # noqa: E712  # fmt: skip
+    where = centroids.set_index("lsoa_code") if len(centroids) else pd.DataFrame(columns=["lon", "lat"])
+    points = []
+    for _, r in lsoas.iterrows():
+        if r["area_code"] not in where.index:
+            continue
+        c = where.loc[r["area_code"]]
+        rate = (
+            None
+            if _is_withheld(r, "rate_per_1000") or _missing(r["rate_per_1000"])
+            else float(r["rate_per_1000"])
+        )
+        label = f"{fmt.count(r).html} incidents, {fmt.rate(r).html} per 1,000"
+        points.append(charts.Point(r["area_code"], str(r["area_name"]), float(c["lon"]), float(c["lat"]), rate, label,
+                                   r["area_code"] in every))  # fmt: skip
+    out["unmapped"] = int(len(lsoas) - len(points))
+    out["legend"] = Markup(charts.map_legend(points, "Rate per 1,000 residents (quintiles)"))
+    title = f"Police recorded crime per 1,000 residents by LSOA, {_year_label(tables, year)}"
+    out["map"] = Markup(charts.dot_map(points, title))
+    hotspots = tables.get("hotspots", pd.DataFrame())
+    if len(hotspots):
+        h = hotspots[
+            (hotspots["dataset"] == POLICE)
+            & (hotspots["category"] == "All")
+            & (hotspots["period_start"] == year)
+        ]
+        for kind, title in (("lsoa", "LSOAs"), ("ward", "Wards")):
+            rows = h[h["area_type"] == kind].sort_values(["hotspot_rank", "area_code"]).head(12)
+            out[kind] = Table(["Rank", "Area", "Code", "Incidents", "Rate per 1,000", "Share of partnership", "Top 10%"],
+                              [[fmt.text(int(r["hotspot_rank"])), fmt.text(r["area_name"]), fmt.text(r["area_code"]),
+                                fmt.count(r), fmt.rate(r), fmt.share(r, "share_of_partnership_incidents"),
+                                fmt.text("yes" if r["in_top_10_percent"] else "no")] for _, r in rows.iterrows()],
+                              f"{title} with most police recorded crime, {_year_label(tables, year)}", {3, 4, 5}, "hotspots")  # fmt: skip
+    concentration = tables.get("concentration", pd.DataFrame())
+    if len(concentration):
+        out["concentration"] = _row(concentration, dataset=POLICE, category="All", period_start=year)
+    repeat = tables.get("repeat_locations", pd.DataFrame())
+    if len(repeat):
+        out["repeat"] = _row(repeat, dataset=POLICE, category="All", period_start=year)
+    out["persistent"] = len(every)
+    return out
+
+
+def _comparisons(tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatter, labels: dict[str, str],
+                 code: str, region_name: str) -> dict[str, Any]:  # fmt: skip
+    out: dict[str, Any] = {}
+    region_rates = tables.get("region_rates", pd.DataFrame())
+    if year is None or not len(region_rates):
+        return out
+    r = region_rates[(region_rates["dataset"] == POLICE) & (region_rates["category"] == "All")
+                     & (region_rates["period_start"] == year)]  # fmt: skip
+    bars = [charts.Bar(str(x["area_name"]), None if _is_withheld(x, "rate_per_1000") or _missing(x["rate_per_1000"])
+                       else float(x["rate_per_1000"]), x["area_code"] == code)
+            for _, x in r[r["area_type"] == "partnership"].sort_values("rate_per_1000", ascending=False).iterrows()]  # fmt: skip
+    region = r[r["area_type"] == "region"]
+    reference = None
+    if len(region) and not _missing(region["rate_per_1000"].iloc[0]):
+        reference = ("Region", float(region["rate_per_1000"].iloc[0]))
+    out["chart"] = Markup(
+        charts.bar_chart(
+            bars,
+            f"Police recorded crime per 1,000 residents, {_year_label(tables, year)}",
+            reference=reference,
+        )
+    )
+    comparisons = tables.get("comparisons", pd.DataFrame())
+    if len(comparisons):
+        c = comparisons[(comparisons["period_start"] == year) & (comparisons["category"] == "All")]
+        rows = []
+        for dataset in sorted(set(c["dataset"]), key=lambda d: (d != POLICE, d)):
+            reg = _row(c, dataset=dataset, comparator_type="region")
+            peer = _row(c, dataset=dataset, comparator_type="peer_group")
+            if reg is None:
+                continue
+            rank = (
+                "–"
+                if _missing(reg.get("rank_in_region"))
+                else f"{int(reg['rank_in_region'])} of {int(reg['partnerships_ranked'])}"
+            )
+            rows.append([fmt.text(_label(dataset, labels)), fmt.rate(reg), fmt.rate(reg, "comparator_rate_per_1000"),
+                         fmt.rate(reg, "rate_ratio"), fmt.rate(peer or {}, "rate_ratio"), fmt.text(rank),
+                         fmt.text("yes" if reg.get("coverage_matches") else "no")])  # fmt: skip
+        out["table"] = Table(["Dataset", "Rate per 1,000", "Region rate", "Ratio to region", "Ratio to peers",
+                              "Rank", "Like for like"], rows, f"Rates against the region and peers, {_year_label(tables, year)}",
+                             {1, 2, 3, 4}, "comparisons")  # fmt: skip
+    return out
+
+
+def _themes(
+    tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatter, labels: dict[str, str]
+) -> dict[str, Any]:
+    themes = tables.get("themes", pd.DataFrame())
+    if year is None or not len(themes):
+        return {}
+    t = themes[themes["period_start"] == year].sort_values(["theme", "dataset"])
+    rows = [[fmt.text(r["theme"]), fmt.text(_label(r["dataset"], labels)), fmt.text(r["categories"]),
+             fmt.count(r) if r["source_present"] else fmt.text("absent"), fmt.rate(r), fmt.text(r["months_covered"])]
+            for _, r in t.iterrows()]  # fmt: skip
+    return {"table": Table(["Theme", "Source", "Categories", "Incidents", "Rate per 1,000", "Months"], rows,
+                           f"Multi-agency themes, {_year_label(tables, year)} (sources side by side, never added)", {3, 4}, "themes")}  # fmt: skip
+
+
+def _quality(
+    tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatter, labels: dict[str, str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    caveats = tables.get("caveats", pd.DataFrame())
+    if year is not None and len(caveats):
+        c = caveats[caveats["period_start"] == year].sort_values("dataset")
+        out["caveats"] = Table(["Dataset", "Months covered", "Apportioned", "Unlocated", "Stale inputs", "Caveat"],
+                               [[fmt.text(_label(r["dataset"], labels)), fmt.text(r["months_covered"]),
+                                 fmt.share(r, "share_apportioned"), fmt.share(r, "share_unlocated"),
+                                 fmt.long(r["stale_inputs"] or "none"), fmt.long(r["caveat"])] for _, r in c.iterrows()],
+                               f"Caveats, {_year_label(tables, year)}", {2, 3}, "caveats")  # fmt: skip
+    freshness = tables.get("dataset_freshness", pd.DataFrame())
+    if len(freshness):
+        out["freshness"] = Table(["Dataset", "Agency", "Expected", "Last good", "Status", "Reason"],
+                                 [[fmt.text(_label(r["dataset"], labels)), fmt.text(r["agency"]), fmt.text(r["expected_period"]),
+                                   fmt.text(r["last_good_period"]),
+                                   Cell(Markup(f'<span class="badge {"up" if r["status"] == "stale" else "flat"}">'
+                                               f'{escape(str(r["status"]))}</span>')),
+                                   fmt.long(r["reason"])] for _, r in freshness.sort_values(["status", "dataset"], ascending=[False, True]).iterrows()],
+                                 "Freshness of every input", set(), "dataset_freshness")  # fmt: skip
+        out["stale"] = int((freshness["status"] == "stale").sum())
+    coterminosity = tables.get("coterminosity", pd.DataFrame())
+    if len(coterminosity):
+        out["coterminosity"] = Table(["Dataset", "Incidents (all years)", "Exact", "Apportioned", "Across boundaries", "Unlocated"],
+                                     [[fmt.text(_label(r["dataset"], labels)), fmt.count(r), fmt.share(r, "share_exact"),
+                                       fmt.share(r, "share_apportioned"), fmt.share(r, "share_apportioned_across_boundaries"),
+                                       fmt.share(r, "share_unlocated")] for _, r in coterminosity.sort_values("dataset").iterrows()],
+                                     "Coterminosity: how each dataset was placed on the partnership", {1, 2, 3, 4, 5}, "coterminosity")  # fmt: skip
+    completeness = tables.get("data_completeness", pd.DataFrame())
+    if len(completeness):
+        summary = completeness.groupby("dataset").agg(months=("month", "nunique"), incomplete=("complete", lambda s: int((~s.astype(bool)).sum())),
+                                                      expected=("deliveries_expected", "sum"), received=("deliveries_received", "sum")).reset_index()  # fmt: skip
+        out["completeness"] = Table(["Dataset", "Months", "Months incomplete", "Deliveries expected", "Received"],
+                                    [[fmt.text(_label(r["dataset"], labels)), fmt.number(int(r["months"])), fmt.number(int(r["incomplete"])),
+                                      fmt.number(int(r["expected"])), fmt.number(int(r["received"]))] for _, r in summary.iterrows()],
+                                    "Completeness of deliveries the partnership depends on", {1, 2, 3, 4}, "data_completeness")  # fmt: skip
+    quality = tables.get("data_quality", pd.DataFrame())
+    if len(quality):
+        rejected = quality[quality["gate_outcome"] == "rejected"]
+        out["rejected"] = Table(["Dataset", "Agency", "Period", "Rule", "Line", "Detail"],
+                                [[fmt.text(r["dataset"]), fmt.text(r["agency"]), fmt.text(r["period"]), fmt.text(r["failed_rule"]),
+                                  fmt.text(r["failed_line"]), fmt.long(r["failed_detail"])] for _, r in rejected.iterrows()],
+                                "Rejected deliveries (their last good figures are shown)", set(), "data_quality")  # fmt: skip
+    return out
+
+
+def _changed(
+    restatements: pd.DataFrame, new_rows: dict[str, int], previous_version: str | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "previous": previous_version,
+        "count": len(restatements),
+        "new_rows": {k: v for k, v in new_rows.items() if v},
+    }
+    if len(restatements):
+        by = restatements.groupby(["table", "change"]).size().reset_index(name="n")
+        out["by_table"] = by.to_dict("records")
+        out["sample"] = Table(["Table", "Key", "Column", "Was", "Now", "Change"],
+                              [[Formatter.text(r[c]) for c in ("table", "key", "column", "old_value", "new_value", "change")]
+                               for _, r in restatements.head(25).iterrows()], "First restated figures (all in restatements.csv)")  # fmt: skip
+    return out
+
+
+def render_report(ctx: dict[str, Any]) -> str:
+    env = Environment(
+        loader=PackageLoader("csp_audit.packs", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("report.html.j2").render(**ctx)

@@ -1,0 +1,191 @@
+"""Read what a pack is made of from the warehouse: the audit marts, the sharing terms, the lineage.
+
+The warehouse is opened read-only (the publish DAG reads the analyst snapshot, never the live file).
+Dates become ISO strings (``YYYY-MM-DD``; timestamps ``YYYY-MM-DD HH:MM:SS``) so keys compare and
+files serialise the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from csp_audit.packs.disclosure import Terms
+
+MARTS = (
+    "area_rates", "area_monthly", "trends", "seasonality", "hotspots", "concentration", "hotspot_persistence",
+    "repeat_locations", "harm", "comparisons", "caveats", "themes", "coterminosity", "data_quality",
+    "dataset_freshness", "data_completeness",
+)  # fmt: skip
+
+
+@dataclass
+class Source:
+    """Everything read from one warehouse for one refresh."""
+
+    marts: dict[str, pd.DataFrame]
+    terms: dict[str, Terms]
+    region_name: str
+    partnerships: dict[str, str]  # code -> name
+    vintages: list[dict[str, Any]]
+    deliveries: pd.DataFrame  # dataset, agency, period, source_file, sha256 (current deliveries only)
+    agencies: pd.DataFrame  # agency, partnership_code (who serves whom; police forces by slug too)
+    centroids: pd.DataFrame  # lsoa_code, lon, lat (from police.uk coordinates)
+    areas: pd.DataFrame  # area_type, area_code, partnership_code (every ward and LSOA)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
+    return {r[0] for r in rows}
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    frame = con.execute(sql).df()
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            values = frame[column]
+            has_time = bool(((values.dt.hour != 0) | (values.dt.minute != 0) | (values.dt.second != 0)).any())
+            fmt = "%Y-%m-%d %H:%M:%S" if has_time else "%Y-%m-%d"
+            frame[column] = values.dt.strftime(fmt).astype(object).where(values.notna(), None)
+        elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def plan_terms(plan_file: str | Path) -> dict[str, Terms]:
+    from csp_audit.plan import load_plan
+
+    plan = load_plan(plan_file)
+    return {
+        d.id: Terms(
+            level=d.sharing.level,
+            min_cell_size=d.sharing.min_cell_size,
+            rounding=d.sharing.rounding,
+            apportioned=d.geography.type != "lsoa",
+        )
+        for d in plan.datasets.values()
+    }
+
+
+def read_source(warehouse_file: str | Path, *, plan_file: str | Path | None = None) -> Source:
+    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+        present = _tables(con)
+        missing = [m for m in ("area_rates", "area_monthly") if f"audit.{m}" not in present]
+        if missing:
+            raise FileNotFoundError(f"{warehouse_file}: no audit.{missing[0]}: run the audit build first")
+        marts = {m: _frame(con, f"select * from audit.{m}") for m in MARTS if f"audit.{m}" in present}  # noqa: S608
+        if "reference.theme_definitions" in present:
+            marts["theme_definitions"] = _frame(con, "select * from reference.theme_definitions")
+        if plan_file:
+            terms = plan_terms(plan_file)
+        elif "raw.plan_datasets" in present:
+            terms = {
+                r["dataset"]: Terms(
+                    level=r["sharing_level"],
+                    min_cell_size=int(r["min_cell_size"]) if pd.notna(r["min_cell_size"]) else None,
+                    rounding=r["rounding"] or "none",
+                    apportioned=r["geography"] != "lsoa",
+                )
+                for r in _frame(con, "select * from raw.plan_datasets").to_dict("records")
+            }
+        else:
+            terms = {}
+        vintages = (
+            _frame(con, "select * from raw.geo_vintages order by all").to_dict("records")
+            if "raw.geo_vintages" in present
+            else []
+        )
+        deliveries = _deliveries(con, present)
+        agencies = _agencies(con, present)
+        centroids = _centroids(con, present)
+    region_name = "region"
+    comparisons = marts.get("comparisons")
+    if comparisons is not None and (comparisons["comparator_type"] == "region").any():
+        region_name = str(
+            comparisons.loc[comparisons["comparator_type"] == "region", "comparator_code"].iloc[0]
+        )
+    area_rates = marts["area_rates"]
+    names = area_rates[area_rates["area_type"] == "partnership"].drop_duplicates("partnership_code")
+    partnerships = dict(zip(names["partnership_code"], names["partnership_name"], strict=True))
+    areas = area_rates[area_rates["area_type"] != "partnership"][
+        ["area_type", "area_code", "partnership_code"]
+    ].drop_duplicates()
+    return Source(
+        marts=marts,
+        terms=terms,
+        region_name=region_name,
+        partnerships=dict(sorted(partnerships.items())),
+        vintages=vintages,
+        deliveries=deliveries,
+        agencies=agencies,
+        centroids=centroids,
+        areas=areas.reset_index(drop=True),
+    )
+
+
+def _deliveries(con: duckdb.DuckDBPyConnection, present: set[str]) -> pd.DataFrame:
+    parts = []
+    if "raw.police_deliveries" in present:
+        parts.append(
+            "select 'police_uk_street' as dataset, force as agency, period, source_file, sha256 "
+            "from raw.police_deliveries where superseded_by is null"
+        )
+    if "raw.deliveries" in present:
+        if "audit.delivery_reconciliation" in present:
+            parts.append(
+                "select d.dataset, d.agency, d.period, d.source_file, d.sha256 from raw.deliveries d "
+                "join audit.delivery_reconciliation r on r.source_file = d.source_file and r.dataset = d.dataset "
+                "where r.is_current"
+            )
+        else:
+            parts.append("select dataset, agency, period, source_file, sha256 from raw.deliveries")
+    if not parts:
+        return pd.DataFrame(columns=["dataset", "agency", "period", "source_file", "sha256"])
+    sql = " union all ".join(parts) + " order by dataset, agency, period, source_file"
+    return _frame(con, sql)
+
+
+def _agencies(con: duckdb.DuckDBPyConnection, present: set[str]) -> pd.DataFrame:
+    """Which agency (plan id or police.uk force slug) serves which partnership."""
+    frames = []
+    if "raw.plan_agency_partnerships" in present:
+        frames.append(_frame(con, "select agency, partnership_code from raw.plan_agency_partnerships"))
+        if "raw.plan_police_agencies" in present:
+            frames.append(
+                _frame(
+                    con,
+                    "select p.force_slug as agency, a.partnership_code from raw.plan_police_agencies p "
+                    "join raw.plan_agency_partnerships a on a.agency = p.agency",
+                )
+            )
+    if not frames:
+        return pd.DataFrame(columns=["agency", "partnership_code"])
+    return pd.concat(frames, ignore_index=True).drop_duplicates().reset_index(drop=True)
+
+
+def _centroids(con: duckdb.DuckDBPyConnection, present: set[str]) -> pd.DataFrame:
+    """Mean police.uk snap-point coordinates per LSOA (current deliveries): a centroid for the map."""
+    if "raw.police_street_rows" not in present or "raw.police_deliveries" not in present:
+        return pd.DataFrame(columns=["lsoa_code", "lon", "lat", "points"])
+    return _frame(
+        con,
+        """
+        select r."LSOA code" as lsoa_code,
+               avg(try_cast(r."Longitude" as double)) as lon,
+               avg(try_cast(r."Latitude" as double)) as lat,
+               count(*) as points
+        from raw.police_street_rows r
+        join raw.police_deliveries d on d.sha256 = r._sha256 and d.superseded_by is null
+        where r."LSOA code" is not null
+          and try_cast(r."Longitude" as double) is not null
+          and try_cast(r."Latitude" as double) is not null
+        group by 1
+        order by 1
+        """,
+    )

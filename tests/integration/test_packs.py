@@ -1,0 +1,387 @@
+"""Audit packs on the demo region: every published file is checked as a reader (or an attacker) sees it.
+
+One build of every partnership's pack from a copy of the demo warehouse in which an agency's category
+and an LSOA's name were replaced by spreadsheet formulas; then one refresh after changing a few of
+one partnership's figures. The shared ``demo_run`` is never modified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import zipfile
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from csp_audit.packs import release as rel
+from csp_audit.packs.build import PackRelease, build_packs, verify_manifest
+from csp_audit.packs.disclosure import MARKER, find_disclosure_risks
+from csp_audit.packs.extracts import is_formula_risk
+from csp_audit.packs.source import plan_terms
+from csp_audit.packs.tables import cube_from_published, cube_spec, table_specs, terms_for
+
+pytestmark = pytest.mark.integration
+
+HOSTILE_CATEGORY = '=HYPERLINK("http://x","y")'
+HOSTILE_AREA = "+cmd|' /C calc'!A0"
+RENAMED = ("la_asb_reports", "fly-tipping: tyres")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@dataclass
+class World:
+    demo: Path
+    warehouse: Path
+    out: Path
+    plan: Path
+    terms: dict
+    releases: list[PackRelease]
+    owner: dict[str, set[str]]  # partnership -> its ward and LSOA codes
+    hostile_lsoa: str
+    first: str
+    notes: dict = field(default_factory=dict)
+
+
+def plant_hostile_text(warehouse: Path) -> str:
+    """Formula text in a category (every mart) and an LSOA name: what a careless or hostile agency sends."""
+    with duckdb.connect(str(warehouse)) as con:
+        lsoa = con.execute(
+            "select min(area_code) from audit.area_rates where area_type = 'lsoa' and partnership_code = "
+            "(select min(partnership_code) from audit.area_rates)"
+        ).fetchone()[0]
+        tables = con.execute(
+            "select table_name, list(column_name) from information_schema.columns where table_schema = 'audit' "
+            "group by table_name"
+        ).fetchall()
+        for table, columns in tables:
+            if {"dataset", "category"} <= set(columns):
+                con.execute(
+                    f'update audit."{table}" set category = ? where dataset = ? and category = ?',  # noqa: S608
+                    [HOSTILE_CATEGORY, *RENAMED],
+                )
+            for code_col, name_col in (("area_code", "area_name"), ("lsoa_code", "lsoa_name")):
+                if {code_col, name_col} <= set(columns):
+                    con.execute(
+                        f'update audit."{table}" set "{name_col}" = ? where "{code_col}" = ?',  # noqa: S608
+                        [HOSTILE_AREA, lsoa],
+                    )
+    return lsoa
+
+
+@pytest.fixture(scope="module")
+def world(demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
+    work = tmp_path_factory.mktemp("packs")
+    warehouse = work / "warehouse.duckdb"
+    shutil.copyfile(demo_run / "warehouse.duckdb", warehouse)
+    lsoa = plant_hostile_text(warehouse)
+    plan = demo_run / "plan.yaml"
+    out = work / "publish"
+    releases = build_packs(warehouse, out, plan_file=plan, refresh_label="r1")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        areas = con.execute(
+            "select distinct partnership_code, area_code from audit.area_rates where area_type in ('lsoa', 'ward')"
+        ).fetchall()
+        datasets = [r[0] for r in con.execute("select distinct dataset from audit.area_rates").fetchall()]
+    owner: dict[str, set[str]] = {}
+    for code, area in areas:
+        owner.setdefault(code, set()).add(area)
+    terms = terms_for(sorted(datasets), plan_terms(plan))
+    first = sorted(owner)[0]
+    return World(demo_run, warehouse, out, plan, terms, releases, owner, lsoa, first)
+
+
+def version_dir(world: World, code: str, version: str = "v0001") -> Path:
+    return world.out / code / version
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return frame.astype(object).where(frame != "", None)
+
+
+def read_sheets(path: Path) -> dict[str, pd.DataFrame]:
+    from openpyxl import load_workbook
+
+    book = load_workbook(path, read_only=True)
+    out = {}
+    for ws in book.worksheets:
+        rows = list(ws.iter_rows(values_only=True))
+        if ws.title in ("Contents", "Notes") or not rows:
+            continue
+        header = [c for c in rows[0] if c is not None]
+        body = [list(r[: len(header)]) + [None] * (len(header) - len(r)) for r in rows[1:]]
+        out[ws.title] = pd.DataFrame(body, columns=header)
+    book.close()
+    return out
+
+
+# ------------------------------------------------------------------------------------------ the packs
+
+
+def test_a_pack_for_every_partnership(world: World) -> None:
+    codes = {r.partnership_code for r in world.releases}
+    assert codes == set(world.owner) and len(codes) == 5
+    for release in world.releases:
+        folder = version_dir(world, release.partnership_code)
+        assert release.outcome == "new" and release.version == "v0001" and release.path == folder
+        for name in ("report.html", "tables.xlsx", "manifest.json", "restatements.csv"):
+            assert (folder / name).is_file(), name
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert set(manifest["tables"]) >= {
+            "area_rates",
+            "trends",
+            "hotspots",
+            "comparisons",
+            "region_rates",
+            "caveats",
+        }
+        for table, info in manifest["tables"].items():
+            assert (folder / info["csv"]).is_file() and (folder / info["parquet"]).is_file(), table
+        assert manifest["refresh_label"] == "r1" and manifest["version"] == "v0001"
+        assert manifest["data_vintage"]["lookups"] and manifest["deliveries"]
+        assert {"source_file", "sha256"} <= set(manifest["deliveries"][0])
+        assert (world.out / release.partnership_code / "latest").read_text().strip() == "v0001"
+
+
+def test_manifest_checksums_verify(world: World) -> None:
+    for release in world.releases:
+        assert verify_manifest(release.path) == []
+
+
+def test_no_published_cell_is_below_its_threshold_or_recoverable(world: World) -> None:
+    specs = table_specs(world.terms)
+    checked_xlsx = 0
+    for release in world.releases:
+        folder = release.path
+        manifest = json.loads((folder / "manifest.json").read_text())
+        csvs = {t: read_csv(folder / info["csv"]) for t, info in manifest["tables"].items()}
+        for table, frame in csvs.items():
+            # the cube tables' differencing is checked once, across them, on the union below
+            linear = table not in ("area_rates", "area_monthly", "region_rates")
+            assert find_disclosure_risks(frame, specs[table], linear=linear) == [], (
+                release.partnership_code,
+                table,
+            )
+            with duckdb.connect() as con:
+                parquet = con.execute(
+                    "select * from read_parquet(?)", [str(folder / f"parquet/{table}.parquet")]
+                ).df()
+            assert list(parquet.columns) == list(frame.columns)
+            assert find_disclosure_risks(parquet, specs[table], linear=False) == [], (
+                release.partnership_code,
+                table,
+            )
+            for column in specs[table].counts:  # the same figures as the CSV, so the same (safe) pattern
+                a = pd.to_numeric(frame[column], errors="coerce").fillna(-1).to_numpy()
+                b = pd.to_numeric(parquet[column], errors="coerce").fillna(-1).to_numpy()
+                assert (abs(a - b) < 1e-9).all(), (table, column)
+        # within and across the cube tables: areas, categories, a year against its months, the region
+        # against its partnerships
+        union = cube_from_published(csvs)
+        assert find_disclosure_risks(union, cube_spec(world.terms)) == [], release.partnership_code
+        if release.partnership_code in (
+            world.first,
+            sorted(world.owner)[-1],
+        ):  # the workbook is slow to parse
+            sheets = read_sheets(folder / "tables.xlsx")
+            assert set(sheets) == {t[:31] for t in manifest["tables"]}
+            for table, sheet in sheets.items():
+                assert find_disclosure_risks(sheet, specs[table], linear=False) == [], table
+                for column in specs[table].counts:
+                    withheld = (csvs[table][f"{column}_flag"] == MARKER).to_numpy()
+                    assert (sheet.loc[withheld, column] == MARKER).all(), (table, column)
+            checked_xlsx += 1
+        check_html_counts(folder / "report.html")
+    assert checked_xlsx == 2
+
+
+class _Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[tuple[dict[str, str], str]] = []
+        self.external: list[str] = []
+        self._open: dict[str, str] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        for key in ("src", "href"):
+            if key in a and not a[key].startswith("#"):
+                self.external.append(f"{tag} {key}={a[key]}")
+        if tag == "td":
+            self._open, self._text = a, []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._open is not None:
+            self.cells.append((self._open, "".join(self._text).strip()))
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+
+
+def check_html_counts(report: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    parser = _Cells()
+    parser.feed(html)
+    assert parser.external == [], parser.external[:3]
+    assert "url(" not in html and "@import" not in html and "<script" not in html
+    counts = [(a, t) for a, t in parser.cells if "data-min" in a]
+    assert counts, "the report shows counts of controlled datasets"
+    for attrs, text in counts:
+        if text in (MARKER, "–"):
+            continue
+        value = float(text.replace(",", ""))
+        assert value == 0 or value >= float(attrs["data-min"]), (attrs, text)
+
+
+def test_no_other_partnerships_small_areas_in_any_file(world: World) -> None:
+    for release in world.releases:
+        code = release.partnership_code
+        others = set().union(*(areas for c, areas in world.owner.items() if c != code)) - world.owner[code]
+        pattern = re.compile("|".join(sorted(others)))
+        for path in sorted(release.path.rglob("*")):
+            if not path.is_file():
+                continue
+            if path.suffix == ".xlsx":
+                with zipfile.ZipFile(path) as z:
+                    text = "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+            elif path.suffix == ".parquet":
+                with duckdb.connect() as con:
+                    text = con.execute("select * from read_parquet(?)", [str(path)]).df().to_csv()
+            else:
+                text = path.read_text(encoding="utf-8")
+            found = pattern.search(text)
+            assert found is None, f"{code} {path.name}: {found.group(0) if found else ''}"
+        own = next(iter(sorted(world.owner[code])))
+        assert own in (release.path / "csv" / "area_rates.csv").read_text(encoding="utf-8-sig")
+
+
+def test_formula_text_is_neutralised_in_csv_and_xlsx(world: World) -> None:
+    folder = version_dir(world, world.first)
+    rates = (folder / "csv" / "area_rates.csv").read_text(encoding="utf-8-sig")
+    assert "'" + HOSTILE_CATEGORY.replace('"', '""') in rates
+    assert "'" + HOSTILE_AREA in rates
+    for release in world.releases:
+        for path in sorted((release.path / "csv").glob("*.csv")) + [release.path / "restatements.csv"]:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            for column in frame.columns:
+                values = frame[column]
+                risky = values[values.map(is_formula_risk)]
+                numeric = pd.to_numeric(risky, errors="coerce")
+                assert numeric.notna().all(), (path.name, column, list(risky[numeric.isna()])[:3])
+    from openpyxl import load_workbook
+
+    book = load_workbook(folder / "tables.xlsx")  # not read-only: cell types are visible
+    seen = 0
+    for ws in book.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str):
+                    assert not is_formula_risk(cell.value), (ws.title, cell.coordinate, cell.value)
+                    seen += cell.value in ("'" + HOSTILE_CATEGORY, "'" + HOSTILE_AREA)
+    assert seen >= 2
+    sheet = book["area_rates"]
+    header = [c.value for c in sheet[1]]
+    numbers = [r[header.index("incidents")] for r in sheet.iter_rows(min_row=2, max_row=50, values_only=True)]
+    assert all(isinstance(v, int | float) or v == MARKER for v in numbers)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_report_renders_headless_with_its_charts(world: World, tmp_path: Path) -> None:
+    report = version_dir(world, world.first) / "report.html"
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    dom = subprocess.run(
+        [*args, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert dom.count("<svg") >= 5
+    paths = re.findall(r'<path d="([^"]*)"', dom)
+    assert paths and all(p.strip() for p in paths)
+    assert re.search(r'<rect [^>]*width="[1-9]', dom) and "<circle" in dom
+    for section in ("Summary", "Levels and patterns", "Changes and whether they are real", "Hotspots", "Comparisons",
+                    "Multi-agency themes", "Data quality and caveats", "What changed since the last refresh"):  # fmt: skip
+        assert f">{section}</h2>" in dom, section
+    for width in (390, 1280):
+        png = tmp_path / f"report-{width}.png"
+        subprocess.run([*args, f"--screenshot={png}", f"--window-size={width},2000", report.as_uri()],
+                       capture_output=True, timeout=120, check=True)  # fmt: skip
+        assert png.stat().st_size > 20_000
+
+
+# ------------------------------------------------------------------------------------------ releases
+
+
+def test_a_refresh_versions_changed_packs_and_records_unchanged_ones(world: World) -> None:
+    code = world.first
+    v1 = version_dir(world, code)
+    before = {p: p.read_bytes() for p in v1.rglob("*") if p.is_file()}
+    with duckdb.connect(str(world.warehouse)) as con:  # change a few figures of one partnership only
+        (year,) = con.execute(
+            "select max(period_start) from audit.harm where partnership_code = ?", [code]
+        ).fetchone()
+        con.execute(
+            "delete from audit.harm where partnership_code = ? and category = 'Robbery' and period_start = ?",
+            [code, year],
+        )
+        con.execute(
+            "update audit.repeat_locations set locations = locations + 7 where partnership_code = ? "
+            "and category = 'All' and dataset = 'police_uk_street' and period_start = ?",
+            [code, year],
+        )
+    releases = {r.partnership_code: r for r in build_packs(world.warehouse, world.out, plan_file=world.plan,
+                                                           refresh_label="r2")}  # fmt: skip
+    changed = releases[code]
+    assert changed.outcome == "new" and changed.version == "v0002" and changed.previous_version == "v0001"
+    assert (world.out / code / "latest").read_text().strip() == "v0002"
+    restated = pd.read_csv(
+        changed.path / "restatements.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig"
+    )
+    assert set(restated["table"]) == {"harm", "repeat_locations"}
+    revised = restated[restated["table"] == "repeat_locations"].iloc[0]
+    assert revised["column"] == "locations" and revised["change"] == "revised"
+    assert int(revised["new_value"]) == int(revised["old_value"]) + 7
+    withdrawn = restated[restated["table"] == "harm"].iloc[0]
+    assert withdrawn["change"] == "withdrawn" and "Robbery" in withdrawn["key"]
+    assert changed.restatements == len(restated) == 2
+    report = (changed.path / "report.html").read_text(encoding="utf-8")
+    assert (
+        "Compared with release v0001" in report and "<strong>2</strong> published figures restated" in report
+    )
+    assert json.loads((changed.path / "manifest.json").read_text())["previous_version"] == "v0001"
+    assert verify_manifest(changed.path) == []
+    # the first release is untouched
+    assert {p: p.read_bytes() for p in v1.rglob("*") if p.is_file()} == before
+    # every other partnership's tables are identical: recorded as unchanged, no new version
+    for other, release in releases.items():
+        if other == code:
+            continue
+        assert release.outcome == "unchanged" and release.version == "v0001", other
+        assert rel.versions(world.out / other) == ["v0001"]
+        log = rel.read_log(world.out / other)
+        assert [r["outcome"] for r in log] == ["new", "unchanged"] and log[-1]["refresh_label"] == "r2"
+    assert [r["outcome"] for r in rel.read_log(world.out / code)] == ["new", "new"]
+
+
+def test_versions_are_read_only_and_never_overwritten(world: World) -> None:
+    for release in world.releases:
+        for path in [release.path, *release.path.rglob("*")]:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            assert mode & 0o222 == 0, (path, oct(mode))
+    folder = world.out / world.first
+    with pytest.raises(rel.ReleaseError, match="immutable"):
+        rel.write_version(folder, "v0001", lambda staging: (staging / "x").write_text("x"))
+    assert not any(p.name.startswith(".staging") for p in folder.iterdir())
+    if os.geteuid() != 0:  # root ignores file modes
+        with pytest.raises(PermissionError):
+            (version_dir(world, world.first) / "report.html").write_text("changed")
