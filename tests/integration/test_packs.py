@@ -7,6 +7,7 @@ one partnership's figures. The shared ``demo_run`` is never modified.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from csp_audit.packs.disclosure import MARKER, find_disclosure_risks
 from csp_audit.packs.extracts import is_formula_risk
 from csp_audit.packs.source import plan_terms
 from csp_audit.packs.tables import cube_from_published, cube_spec, table_specs, terms_for
+from csp_audit.targets.progress import write_progress
 
 pytestmark = pytest.mark.integration
 
@@ -76,12 +78,62 @@ def plant_hostile_text(warehouse: Path) -> str:
     return lsoa
 
 
+def plant_small_survey_cell(warehouse: Path) -> tuple[str, str, str]:
+    """One concern of one partnership's latest survey year named by only 6 responses (5.3 respondents)."""
+    with duckdb.connect(str(warehouse)) as con:
+        code, start, concern = con.execute(
+            "select partnership_code, period_start, concern from audit.consultation_concerns "
+            "where partnership_code = (select min(partnership_code) from audit.consultation_concerns) "
+            "and period_start = (select max(period_start) from audit.consultation_concerns) "
+            "order by respondents_naming, concern limit 1"
+        ).fetchone()
+        where = "partnership_code = ? and period_start = ? and concern = ?"
+        con.execute(
+            f"update audit.consultation_concerns set responses_naming = 6, respondents_naming = 5.3, "  # noqa: S608
+            f"share_naming = round(5.3 / respondents, 4) where {where}",
+            [code, start, concern],
+        )
+        con.execute(
+            f"update audit.concern_vs_recorded set share_naming = round(5.3 / respondents, 4) where {where}",  # noqa: S608
+            [code, start, concern],
+        )
+    return code, str(start), concern
+
+
+def add_rejected_target(demo: Path, work: Path, warehouse: Path, code: str, foreign_lsoa: str) -> Path:
+    """The demo registers plus one target that is not SMART (vague, no owner, another partnership's LSOA)."""
+    folder = work / "targets"
+    shutil.copytree(demo / "targets", folder)
+    register = folder / f"{code}.yaml"
+    register.write_text(
+        register.read_text(encoding="utf-8")
+        + f"""- id: BAD-1
+  title: Tackle burglary
+  metric: {{mart: area_rates, column: incidents, where: {{dataset: police_uk_street, category: Burglary}}}}
+  area: {foreign_lsoa}
+  baseline: {{period: 2021/22, value: 10}}
+  target: {{relative_change: -10%}}
+  deadline: 2025/26
+""",
+        encoding="utf-8",
+    )
+    write_progress(warehouse, folder)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def world(demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
     work = tmp_path_factory.mktemp("packs")
     warehouse = work / "warehouse.duckdb"
     shutil.copyfile(demo_run / "warehouse.duckdb", warehouse)
     lsoa = plant_hostile_text(warehouse)
+    small = plant_small_survey_cell(warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (foreign,) = con.execute(
+            "select min(area_code) from audit.area_rates where area_type = 'lsoa' and partnership_code <> ?",
+            [small[0]],
+        ).fetchone()
+    add_rejected_target(demo_run, work, warehouse, small[0], foreign)
     plan = demo_run / "plan.yaml"
     out = work / "publish"
     releases = build_packs(warehouse, out, plan_file=plan, refresh_label="r1")
@@ -95,7 +147,9 @@ def world(demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
         owner.setdefault(code, set()).add(area)
     terms = terms_for(sorted(datasets), plan_terms(plan))
     first = sorted(owner)[0]
-    return World(demo_run, warehouse, out, plan, terms, releases, owner, lsoa, first)
+    assert small[0] == first
+    return World(demo_run, warehouse, out, plan, terms, releases, owner, lsoa, first,
+                 {"small_survey_cell": small, "foreign_lsoa": foreign})  # fmt: skip
 
 
 def version_dir(world: World, code: str, version: str = "v0001") -> Path:
@@ -310,13 +364,267 @@ def test_report_renders_headless_with_its_charts(world: World, tmp_path: Path) -
     assert paths and all(p.strip() for p in paths)
     assert re.search(r'<rect [^>]*width="[1-9]', dom) and "<circle" in dom
     for section in ("Summary", "Levels and patterns", "Changes and whether they are real", "Hotspots", "Comparisons",
-                    "Multi-agency themes", "Data quality and caveats", "What changed since the last refresh"):  # fmt: skip
+                    "Multi-agency themes", "Strategy", "Data quality and caveats", "What changed since the last refresh"):  # fmt: skip
         assert f">{section}</h2>" in dom, section
     for width in (390, 1280):
         png = tmp_path / f"report-{width}.png"
         subprocess.run([*args, f"--screenshot={png}", f"--window-size={width},2000", report.as_uri()],
                        capture_output=True, timeout=120, check=True)  # fmt: skip
         assert png.stat().st_size > 20_000
+
+
+# ------------------------------------------------------------------------------------------ strategy
+
+STRATEGY = (
+    "target_progress",
+    "priority_scores",
+    "consultation_concerns",
+    "consultation_safety",
+    "concern_vs_recorded",
+)
+
+
+def mart(world: World, sql: str, params: list | None = None) -> pd.DataFrame:
+    with duckdb.connect(str(world.warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).df()
+
+
+def report_cells(path: Path, key: str) -> dict[tuple[str, str], tuple[dict[str, str], str]]:
+    """Cells of the report keyed by (data-<key>, data-col): (attributes, text)."""
+    parser = _Cells()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return {
+        (a[f"data-{key}"], a["data-col"]): (a, t)
+        for a, t in parser.cells
+        if f"data-{key}" in a and "data-col" in a
+    }
+
+
+def same(published: object, expected: object) -> bool:
+    if expected is None or (isinstance(expected, float) and pd.isna(expected)):
+        return published in (None, "", "–")
+    if isinstance(expected, int | float):
+        return abs(float(published) - float(expected)) <= 1e-6 * max(1.0, abs(float(expected)))
+    return str(published) == str(expected)
+
+
+def test_strategy_targets_match_target_progress(world: World) -> None:
+    checks = mart(world, "select * from audit.target_checks")
+    for release in world.releases:
+        code = release.partnership_code
+        expected = mart(
+            world, "select * from audit.target_progress where partnership_code = ? order by target_id", [code]
+        )
+        assert len(expected) >= 3
+        published = read_csv(release.path / "csv" / "target_progress.csv").set_index("target_id")
+        assert sorted(published.index) == sorted(expected["target_id"])
+        cells = report_cells(release.path / "report.html", "target")
+        for row in expected.to_dict("records"):
+            shown = published.loc[row["target_id"]]
+            check = checks[
+                (checks["partnership_code"] == code) & (checks["target_id"] == row["target_id"])
+            ].iloc[0]
+            assert (
+                shown["smart_check"]
+                == check["check_result"]
+                == cells[(row["target_id"], "smart_check")][0]["data-value"]
+            )
+            assert (shown["smart_problems"] or None) == (
+                None if not isinstance(check["problems"], str) else check["problems"].replace(world.notes["foreign_lsoa"],
+                                                                                 "[another partnership's area]")
+            )  # fmt: skip
+            for column in ("status", "baseline_period", "current_period", "deadline_period"):
+                assert same(shown[column], row[column]), (code, row["target_id"], column)
+                if isinstance(row[column], str):
+                    assert cells[(row["target_id"], column)][0]["data-value"] == row[column], column
+            rule = row["status_rule"].replace(world.notes["foreign_lsoa"], "[another partnership's area]")
+            assert shown["status_rule"] == rule == cells[(row["target_id"], "status_rule")][0]["data-value"]
+            for column in ("baseline_value", "current_value", "target_value", "expected_value", "p_value"):
+                assert same(shown[column], row[column]), (code, row["target_id"], column)
+                if column != "p_value" and row[column] is not None and not pd.isna(row[column]):
+                    assert same(cells[(row["target_id"], column)][0]["data-value"], row[column]), column
+        if code == world.first:  # the planted non-SMART target: rejected, with its reasons, and grey
+            bad = published.loc["BAD-1"]
+            assert bad["smart_check"] == "rejected" and bad["status"] == "grey"
+            assert "S: title 'Tackle burglary' is vague" in bad["smart_problems"]
+            assert "S: no owner" in bad["smart_problems"]
+            assert "area [another partnership's area] is not in partnership" in bad["smart_problems"]
+            report = html.unescape((release.path / "report.html").read_text(encoding="utf-8"))
+            assert "<li>S: title 'Tackle burglary' is vague" in report and "<li>S: no owner" in report
+    statuses = mart(world, "select distinct status from audit.target_progress")["status"]
+    assert {"green", "amber", "red", "grey"} <= set(statuses)
+
+
+def test_strategy_priorities_and_consultation_match_the_marts(world: World) -> None:
+    code, start, concern = world.notes["small_survey_cell"]
+    for release in world.releases:
+        code_here = release.partnership_code
+        csv_dir = release.path / "csv"
+        scores = mart(world, "select * from audit.priority_scores where partnership_code = ?", [code_here])
+        published = read_csv(csv_dir / "priority_scores.csv")
+        assert len(published) == len(scores)
+        merged = published.merge(scores.assign(period_start=scores["period_start"].dt.strftime("%Y-%m-%d")),
+                                 on=["period_start", "issue"], suffixes=("", "_mart"))  # fmt: skip
+        assert len(merged) == len(scores)
+        for _, r in merged.iterrows():
+            for column in ("priority_rank", "priority_score", "likelihood", "impact", "volume_score", "trend_score",
+                           "harm_score", "capacity", "rank_change", "incidents", "rate_per_1000"):  # fmt: skip
+                if r.get(f"{column}_flag") == MARKER:
+                    assert (
+                        r[column] is None
+                        and r["dataset"] != "police_uk_street"
+                        or column
+                        in ("rank_change", "priority_rank", "priority_score", "likelihood", "impact")
+                    ), (column, r["issue"])
+                    continue
+                value = r[f"{column}_mart"]
+                if r["dataset"] != "police_uk_street" and column in ("incidents", "rate_per_1000"):
+                    assert abs(float(r[column]) - float(value)) <= 0.05 * 8 + 1e-6 * abs(float(value)), column
+                else:
+                    assert same(r[column], None if pd.isna(value) else float(value)), (r["issue"], column)
+        latest = scores[scores["period_start"] == scores["period_start"].max()]
+        cells = report_cells(release.path / "report.html", "issue")
+        assert {i for i, _ in cells} == set(latest["issue"])
+        for r in latest.to_dict("records"):
+            shown = cells[(r["issue"], "priority_rank")]
+            row = merged[
+                (merged["issue"] == r["issue"]) & (merged["period_start"] == str(r["period_start"].date()))
+            ]
+            if row["priority_rank_flag"].iloc[0] == MARKER:
+                assert shown[1] == MARKER
+            else:
+                assert int(shown[0]["data-value"]) == r["priority_rank"]
+                assert same(cells[(r["issue"], "priority_score")][0]["data-value"], r["priority_score"])
+        # consultation: shares as the marts; counts as the marts to 1 decimal (fractional respondents)
+        concerns = mart(
+            world, "select * from audit.consultation_concerns where partnership_code = ?", [code_here]
+        )
+        shown = read_csv(csv_dir / "consultation_concerns.csv")
+        assert len(shown) == len(concerns) > 0 and set(shown["partnership_code"]) == {code_here}
+        merged = shown.merge(concerns.assign(period_start=concerns["period_start"].dt.strftime("%Y-%m-%d")),
+                             on=["period_start", "concern"], suffixes=("", "_mart"))  # fmt: skip
+        for _, r in merged.iterrows():
+            small = (code_here, r["period_start"], r["concern"]) == (code, start[:10], concern)
+            if small:
+                for column in (
+                    "respondents_naming",
+                    "responses_naming",
+                    "share_naming",
+                    "share_low_95",
+                    "concern_rank",
+                ):
+                    assert r[column] is None and r[f"{column}_flag"] == MARKER, column
+                continue
+            assert float(r["respondents_naming"]) == pytest.approx(
+                round(r["respondents_naming_mart"], 1), abs=1e-9
+            )
+            assert int(r["responses_naming"]) == r["responses_naming_mart"]
+            assert same(r["share_naming"], r["share_naming_mart"]) and same(
+                r["concern_rank"], r["concern_rank_mart"]
+            )
+        safety = mart(
+            world, "select * from audit.consultation_safety where partnership_code = ?", [code_here]
+        )
+        shown = read_csv(csv_dir / "consultation_safety.csv")
+        assert len(shown) == len(safety) > 0
+        for (_, a), (_, b) in zip(shown.sort_values("period_start").iterrows(), safety.sort_values("period_start").iterrows(),
+                                  strict=True):  # fmt: skip
+            for column in ("share_safe_day", "share_unsafe_day", "share_safe_night", "share_unsafe_night"):
+                assert same(a[column], b[column]), column
+                answered = b[f"respondents_answered_{column.split('_')[-1]}"]
+                count = a[column.replace("share", "respondents")]
+                assert float(count) == pytest.approx(round(b[column] * answered, 1), abs=0.051)
+        cells = report_cells(release.path / "report.html", "survey-year")
+        for r in safety.to_dict("records"):
+            assert same(cells[(r["audit_year"], "share_safe_night")][0]["data-value"], r["share_safe_night"])
+        versus = read_csv(csv_dir / "concern_vs_recorded.csv")
+        expected = mart(
+            world, "select * from audit.concern_vs_recorded where partnership_code = ?", [code_here]
+        )
+        assert len(versus) == len(expected) and set(versus["partnership_code"]) == {code_here}
+        police = versus.merge(expected.assign(period_start=expected["period_start"].dt.strftime("%Y-%m-%d")),
+                              on=["period_start", "concern"], suffixes=("", "_mart"))  # fmt: skip
+        police = police[police["recorded_dataset"] == "police_uk_street"]
+        for _, r in police.iterrows():
+            if r["recorded_incidents_flag"] != MARKER:
+                assert same(r["recorded_incidents"], r["recorded_incidents_mart"])
+            if r["mismatch_flag"] != MARKER:
+                assert r["mismatch"] == r["mismatch_mart"]
+    # the planted small cell: withheld wherever it, or a share made from it, would appear
+    folder = version_dir(world, code)
+    versus = read_csv(folder / "csv" / "concern_vs_recorded.csv")
+    row = versus[(versus["period_start"] == start[:10]) & (versus["concern"] == concern)].iloc[0]
+    assert row["share_naming"] is None and row["share_naming_flag"] == MARKER
+    priorities = read_csv(folder / "csv" / "priority_scores.csv")
+    for _, r in priorities[
+        (priorities["concern"] == concern) & (priorities["period_start"] == start[:10])
+    ].iterrows():
+        assert (
+            r["share_naming"] is None
+            and r["public_concern_score"] is None
+            and r["priority_rank_flag"] == MARKER
+        )
+    cells = report_cells(folder / "report.html", "concern")
+    for column in ("respondents_naming", "responses_naming", "share_naming"):
+        attrs, text = cells[(concern, column)]
+        assert text == MARKER and "data-value" not in attrs, column
+    sheets = read_sheets(folder / "tables.xlsx")
+    sheet = sheets["consultation_concerns"]
+    small = sheet[
+        (sheet["concern"] == concern) & (sheet["period_start"].astype(str).str[:10] == start[:10])
+    ].iloc[0]
+    assert small["respondents_naming"] == small["responses_naming"] == small["share_naming"] == MARKER
+    assert not ((sheet["respondents_naming"] != MARKER) & (pd.to_numeric(sheet["respondents_naming"], errors="coerce") < 10)
+                & (pd.to_numeric(sheet["respondents_naming"], errors="coerce") > 0)).any()  # fmt: skip
+    targets = sheets["target_progress"]
+    expected = mart(world, "select target_id, status, status_rule from audit.target_progress where partnership_code = ?",
+                    [code]).set_index("target_id")  # fmt: skip
+    assert sorted(targets["target_id"]) == sorted(expected.index)
+    for _, r in targets.iterrows():
+        assert r["status"] == expected.loc[r["target_id"], "status"]
+    ranks = sheets["priority_scores"]
+    assert len(ranks) == len(
+        mart(world, "select 1 from audit.priority_scores where partnership_code = ?", [code])
+    )
+
+
+def test_a_pack_holds_no_other_partnerships_strategy_rows(world: World) -> None:
+    targets = mart(world, "select partnership_code, target_id from audit.target_progress")
+    for release in world.releases:
+        code = release.partnership_code
+        for table in STRATEGY:
+            frame = read_csv(release.path / "csv" / f"{table}.csv")
+            assert len(frame) and set(frame["partnership_code"]) == {code}, table
+        foreign = sorted(set(targets.loc[targets["partnership_code"] != code, "target_id"]))
+        pattern = re.compile("|".join(re.escape(t) for t in foreign))
+        for path in (release.path / "report.html", *sorted((release.path / "csv").glob("*.csv"))):
+            found = pattern.search(path.read_text(encoding="utf-8-sig"))
+            assert found is None, (code, path.name, found and found.group(0))
+        with zipfile.ZipFile(release.path / "tables.xlsx") as z:
+            text = "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+        assert pattern.search(text) is None, code
+
+
+def test_strategy_section_says_plainly_when_there_is_nothing(world: World, tmp_path: Path) -> None:
+    """Without target registers or survey marts the section says so instead of failing."""
+    warehouse = tmp_path / "bare.duckdb"
+    shutil.copyfile(world.warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from audit.target_progress")
+        for table in ("consultation_concerns", "consultation_safety", "concern_vs_recorded"):
+            con.execute(f"drop table audit.{table}")
+    code = world.first
+    (release,) = build_packs(warehouse, tmp_path / "publish", plan_file=world.plan, partnerships=[code])
+    report = (release.path / "report.html").read_text(encoding="utf-8")
+    assert ">Strategy</h2>" in report
+    assert "This partnership has no SMART target register yet" in report
+    assert "No consultation survey results for this partnership" in report
+    assert 'data-table="priority_scores"' in report
+    manifest = json.loads((release.path / "manifest.json").read_text())
+    assert (
+        "consultation_concerns" not in manifest["tables"]
+        and manifest["tables"]["target_progress"]["rows"] == 0
+    )
 
 
 # ------------------------------------------------------------------------------------------ releases

@@ -33,6 +33,7 @@ from csp_audit.packs.disclosure import MARKER, RULE_COLUMN
 from csp_audit.packs.extracts import csv_bytes, write_parquet
 from csp_audit.packs.report import build_context, render_report
 from csp_audit.packs.source import Source, read_source
+from csp_audit.packs.strategy import SURVEY, SURVEY_MARTS, survey_terms
 from csp_audit.packs.tables import Published, published_tables, terms_for
 from csp_audit.packs.workbook import write_workbook
 
@@ -42,6 +43,7 @@ TABLE_ORDER = (
     "area_rates", "area_monthly", "trends", "seasonality", "hotspots", "concentration", "hotspot_persistence",
     "repeat_locations", "harm", "comparisons", "region_rates", "themes", "caveats", "coterminosity",
     "dataset_freshness", "data_completeness", "data_quality",
+    "target_progress", "priority_scores", "consultation_concerns", "consultation_safety", "concern_vs_recorded",
 )  # fmt: skip
 
 
@@ -182,6 +184,8 @@ def build_packs(
     """
     source = read_source(warehouse_file, plan_file=plan_file)
     terms = terms_for(sorted(set(source.marts["area_rates"]["dataset"])), source.terms)
+    if any(m in source.marts for m in SURVEY_MARTS):
+        terms[SURVEY] = survey_terms(terms)
     tables, _cube = published_tables(source.marts, terms, source.region_name)
     created = created or rel.now_utc()
     label = refresh_label or created.strftime("%Y-%m-%dT%H:%MZ")
@@ -266,7 +270,10 @@ def _write_pack(
         (staging / "csv" / f"{table}.csv").write_bytes(csvs[table])
         write_parquet(frame, staging / "parquet" / f"{table}.parquet")
     (staging / "restatements.csv").write_bytes(csv_bytes(restated))
-    datasets = sorted(set(pack["area_rates"]["dataset"]))
+    datasets = sorted(
+        set(pack["area_rates"]["dataset"])
+        | ({SURVEY} & set(terms) if set(SURVEY_MARTS) & set(pack) else set())
+    )
     disclosure = {
         d: {"level": terms[d].level, "min_cell_size": terms[d].min_cell_size, "rounding": terms[d].rounding,
             "apportioned": terms[d].apportioned, "rule": terms[d].rule()}

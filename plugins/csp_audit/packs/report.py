@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from csp_audit.packs import charts
 from csp_audit.packs.disclosure import MARKER, Terms, flag_column
+from csp_audit.packs.strategy import SAFETY, SURVEY
 
 POLICE = "police_uk_street"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -185,7 +186,7 @@ def build_context(
 ) -> dict[str, Any]:
     code, name = partnership
     fmt = Formatter(terms)
-    labels = {POLICE: "Police recorded crime (police.uk)"}
+    labels = {POLICE: "Police recorded crime (police.uk)", SURVEY: "Consultation survey"}
     area_rates = tables["area_rates"]
     year = _latest_year(area_rates)
     year_label = None
@@ -211,6 +212,7 @@ def build_context(
     ctx["comparisons"] = _comparisons(tables, year, fmt, labels, code, region_name)
     ctx["themes"] = _themes(tables, year, fmt, labels)
     ctx["quality"] = _quality(tables, year, fmt, labels)
+    ctx["strategy"] = _strategy(tables, fmt, labels, code)
     ctx["changed"] = _changed(restatements, new_rows, previous_version)
     ctx["rules"] = [
         {
@@ -221,7 +223,7 @@ def build_context(
             "rounding": t.rounding,
         }
         for d, t in sorted(terms.items())
-        if d in set(area_rates["dataset"])
+        if d in set(area_rates["dataset"]) or d == SURVEY
     ]
     return ctx
 
@@ -608,3 +610,239 @@ def render_report(ctx: dict[str, Any]) -> str:
         lstrip_blocks=True,
     )
     return env.get_template("report.html.j2").render(**ctx)
+
+
+# ------------------------------------------------------------------------------------------ strategy
+
+RAG = {"green": "rag-green", "amber": "rag-amber", "red": "rag-red", "grey": "rag-grey"}
+CHECK_CLASS = {"pass": "down", "pass with warnings": "flat", "rejected": "up"}
+
+
+def _raw(value: Any) -> str:
+    """A figure as a data-value attribute (exact enough to compare with the warehouse)."""
+    if _missing(value):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) or hasattr(value, "item"):
+        number = float(value)
+        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else format(number, ".10g")
+    return str(value)
+
+
+def _figure(row: dict, column: str, *, share: bool = False, key: dict[str, str] | None = None) -> Cell:
+    """A strategy figure: [c] when withheld, a share as a percentage, else up to 3 decimals."""
+    attrs = {**(key or {}), "data-col": column}
+    if _is_withheld(row, column):
+        return Cell(Markup('<abbr title="withheld to protect confidentiality">[c]</abbr>'), "num c", attrs)
+    value = row.get(column)
+    if _missing(value):
+        return Cell(Markup("–"), "num", attrs)
+    attrs["data-value"] = _raw(value)
+    number = float(value)
+    if share:
+        text = f"{100 * number:.1f}%"
+    elif number.is_integer():
+        text = f"{number:,.0f}"
+    else:
+        text = f"{number:,.3f}".rstrip("0").rstrip(".")
+    return Cell(Markup(escape(text)), "num", attrs)
+
+
+def _keyed(value: Any, key: dict[str, str], column: str, cls: str = "") -> Cell:
+    attrs = {**key, "data-col": column}
+    if _missing(value):
+        return Cell(Markup("–"), cls, attrs)
+    attrs["data-value"] = _raw(value)
+    return Cell(Markup(escape(str(value))), cls, attrs)
+
+
+def _strategy(
+    tables: dict[str, pd.DataFrame], fmt: Formatter, labels: dict[str, str], code: str
+) -> dict[str, Any]:
+    return {
+        "targets": _targets(tables),
+        "priorities": _priorities(tables, labels),
+        "consultation": _consultation(tables, fmt, labels, code),
+    }
+
+
+def _targets(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    progress = tables.get("target_progress")
+    if progress is None:
+        return {"missing": "The warehouse has no target progress (audit.target_progress): run "
+                           "csp-audit targets progress, or the audit build, with a targets/ folder."}  # fmt: skip
+    if not len(progress):
+        return {"missing": "This partnership has no SMART target register yet: add targets/<partnership code>.yaml "
+                           "beside the region YAML (format: docs/strategy.md) and it appears here after the next build."}  # fmt: skip
+    rows = []
+    for r in progress.sort_values(["target_id"]).to_dict("records"):
+        key = {"data-target": str(r["target_id"])}
+        share = str(r.get("metric_column") or "").startswith("share")
+        check = str(r.get("smart_check") or "")
+        problems = r.get("smart_problems")
+        check_html = f'<span class="badge {CHECK_CLASS.get(check, "none")}">{escape(check)}</span>'
+        if isinstance(problems, str) and problems:
+            check_html += (
+                '<ul class="reasons">'
+                + "".join(f"<li>{escape(p)}</li>" for p in problems.split("\n"))
+                + "</ul>"
+            )
+        status = str(r.get("status") or "")
+        milestone = ""
+        if not _missing(r.get("milestone_period")) and not _is_withheld(r, "milestone_value"):
+            met = "met" if r.get("milestone_met") else "not met"
+            milestone = f"milestone {r['milestone_period']}: {_figure(r, 'milestone_value', share=share).html} ({met})"
+        rule = Cell(Markup("[c]"), "long c", {**key, "data-col": "status_rule"}) if _is_withheld(r, "status_rule") \
+            else Cell(Markup(escape(str(r.get("status_rule") or "–"))), "long", {**key, "data-col": "status_rule",
+                                                                               "data-value": str(r.get("status_rule") or "")})  # fmt: skip
+        rows.append([
+            Cell(Markup(f"<strong>{escape(str(r['target_id']))}</strong><br>{escape('' if _missing(r.get('title')) else str(r['title']))}"), "long",
+                 {**key, "data-col": "target_id", "data-value": str(r["target_id"])}),
+            Formatter.long(r.get("owner")),
+            Cell(Markup(check_html), "long", {**key, "data-col": "smart_check", "data-value": check}),
+            _keyed(r.get("baseline_period"), key, "baseline_period"), _figure(r, "baseline_value", share=share, key=key),
+            _keyed(r.get("current_period"), key, "current_period"), _figure(r, "current_value", share=share, key=key),
+            _keyed(r.get("deadline_period"), key, "deadline_period"), _figure(r, "target_value", share=share, key=key),
+            _figure(r, "expected_value", share=share, key=key),
+            Cell(Markup(milestone or "–"), "long"),
+            Cell(Markup(f'<span class="badge {RAG.get(status, "none")}">{escape(status or "–")}</span>'), "",
+                 {**key, "data-col": "status", "data-value": status}),
+            rule,
+        ])  # fmt: skip
+    counts = progress["status"].value_counts().to_dict()
+    return {
+        "table": Table(["Target", "Owner", "SMART check", "Baseline year", "Baseline", "Current year", "Current",
+                        "Deadline", "Target", "Expected by now", "Milestone", "Status", "Rule that set it"], rows,
+                       "Target register: SMART check and progress", {4, 6, 8, 9}, "target_progress"),
+        "counts": {s: int(counts.get(s, 0)) for s in ("green", "amber", "red", "grey") if counts.get(s)},
+        "rejected": int((progress["smart_check"] == "rejected").sum()) if "smart_check" in progress else 0,
+    }  # fmt: skip
+
+
+def _rank_change(r: dict) -> str:
+    if _is_withheld(r, "rank_change"):
+        return "[c]"
+    if _missing(r.get("previous_priority_rank")):
+        return "new" if _missing(r.get("rank_change")) else "–"
+    change = int(r["rank_change"])
+    arrow = "▲" if change > 0 else "▼" if change < 0 else "="
+    return (
+        f"{arrow} {change:+d} (was {int(r['previous_priority_rank'])})"
+        if change
+        else f"= (was {int(r['previous_priority_rank'])})"
+    )
+
+
+def _priorities(tables: dict[str, pd.DataFrame], labels: dict[str, str]) -> dict[str, Any]:
+    scores = tables.get("priority_scores")
+    if scores is None or not len(scores):
+        return {
+            "missing": "No priority scores for this partnership (audit.priority_scores is empty or missing)."
+        }
+    year = str(scores["period_start"].max())
+    latest = scores[scores["period_start"] == year].copy()
+    latest["_order"] = pd.to_numeric(latest["priority_rank"], errors="coerce")
+    latest = latest.sort_values(["_order", "issue"], na_position="last")
+    rows = []
+    for r in latest.to_dict("records"):
+        key = {"data-issue": str(r["issue"])}
+        rank = (
+            "[c]"
+            if _is_withheld(r, "priority_rank")
+            else ("–" if _missing(r.get("priority_rank")) else str(int(r["priority_rank"])))
+        )
+        rows.append([
+            Cell(Markup(escape(rank)), "num", {**key, "data-col": "priority_rank",
+                                               **({"data-value": rank} if rank not in ("[c]", "–") else {})}),
+            Cell(Markup(escape(str(r.get("issue_label") or r["issue"]))), "", {**key, "data-col": "issue", "data-value": str(r["issue"])}),
+            Cell(Markup(escape(_label(r["dataset"], labels)))),
+            _figure(r, "priority_score", key=key), _figure(r, "likelihood", key=key), _figure(r, "impact", key=key),
+            _figure(r, "volume_score", key=key), _figure(r, "trend_score", key=key),
+            _figure(r, "concentration_score", key=key), _figure(r, "harm_score", key=key),
+            _figure(r, "public_concern_score", key=key), _figure(r, "capacity", key=key),
+            Cell(Markup(escape(_rank_change(r))), "num", {**key, "data-col": "rank_change",
+                                                          "data-value": _raw(r.get("rank_change")) if not _is_withheld(r, "rank_change") else ""}),
+            Cell(Markup("–" if _missing(r.get("missing_factors")) else escape(str(r["missing_factors"])))),
+        ])  # fmt: skip
+    label = str(latest["audit_year"].iloc[0])
+    months = latest["months_covered"].dropna()
+    return {
+        "year": label,
+        "part_year": bool(len(months) and months.min() < 12),
+        "table": Table(["Rank", "Issue", "Source", "Priority score", "Likelihood", "Impact", "Volume", "Trend",
+                        "Concentration", "Harm", "Public concern", "Capacity", "Rank change", "Factors missing"],
+                       rows, f"Priority list, {label} (1 = highest priority)", set(range(3, 13)), "priority_scores"),
+    }  # fmt: skip
+
+
+def _consultation(
+    tables: dict[str, pd.DataFrame], fmt: Formatter, labels: dict[str, str], code: str
+) -> dict[str, Any]:
+    concerns = tables.get("consultation_concerns")
+    safety = tables.get("consultation_safety")
+    versus = tables.get("concern_vs_recorded")
+    if (concerns is None or not len(concerns)) and (safety is None or not len(safety)):
+        return {"missing": "No consultation survey results for this partnership: no survey responses were placed "
+                           "on it (or the survey is not in the data plan)."}  # fmt: skip
+    out: dict[str, Any] = {}
+    if concerns is not None and len(concerns):
+        year = str(concerns["period_start"].max())
+        latest = concerns[concerns["period_start"] == year].copy()
+        latest["_order"] = pd.to_numeric(latest["concern_rank"], errors="coerce")
+        latest = latest.sort_values(["_order", "concern"], na_position="last")
+        label = str(latest["audit_year"].iloc[0])
+        out["year"] = label
+        first = latest.iloc[0].to_dict()
+        out["respondents"] = fmt.count(first, "respondents", SURVEY).html
+        out["responses"] = fmt.count(first, "responses", SURVEY).html
+        rows = []
+        for r in latest.to_dict("records"):
+            key = {"data-concern": str(r["concern"])}
+            interval = "[c]" if _is_withheld(r, "share_low_95") or _missing(r.get("share_low_95")) else \
+                f"{100 * r['share_low_95']:.1f}–{100 * r['share_high_95']:.1f}%"  # fmt: skip
+            rows.append([_figure(r, "concern_rank", key=key), _keyed(r["concern"], key, "concern"),
+                         _figure(r, "share_naming", share=True, key=key), Cell(Markup(escape(interval)), "num"),
+                         _survey_count(fmt, r, "respondents_naming", key), _survey_count(fmt, r, "responses_naming", key)])  # fmt: skip
+        out["concerns"] = Table(["Rank", "Concern", "Share naming it", "95% interval", "Respondents naming it",
+                                 "Responses naming it"], rows, f"Top concerns, survey year {label}", {0, 2, 3, 4, 5},
+                                "consultation_concerns")  # fmt: skip
+    if safety is not None and len(safety):
+        rows = []
+        for r in safety.sort_values("period_start").to_dict("records"):
+            key = {"data-survey-year": str(r["audit_year"])}
+            rows.append([_keyed(r["audit_year"], key, "audit_year"), _survey_count(fmt, r, "respondents", key),
+                         *(_figure(r, f"share_{a}_{t}", share=True, key=key) for a, t in SAFETY)])  # fmt: skip
+        out["safety"] = Table(["Survey year", "Respondents", "Safe by day", "Unsafe by day", "Safe after dark",
+                               "Unsafe after dark"], rows, "Feeling of safety (very or fairly safe / unsafe)",
+                              {1, 2, 3, 4, 5}, "consultation_safety")  # fmt: skip
+    if versus is not None and len(versus):
+        year = str(versus["period_start"].max())
+        v = versus[versus["period_start"] == year].copy()
+        v["_order"] = pd.to_numeric(v["public_rank"], errors="coerce")
+        rows = []
+        for r in v.sort_values(["_order", "concern"], na_position="last").to_dict("records"):
+            key = {"data-vs-concern": str(r["concern"])}
+            source = (
+                _label(r["recorded_dataset"], labels) if isinstance(r.get("recorded_dataset"), str) else "–"
+            )
+            rows.append([_keyed(r["concern"], key, "concern"), _figure(r, "public_rank", key=key),
+                         Cell(Markup(escape(source))), fmt.long(r.get("recorded_categories")),
+                         _figure(r, "recorded_rate_per_1000", key=key), _figure(r, "recorded_rank", key=key),
+                         _figure(r, "rank_gap", key=key),
+                         Cell(Markup("[c]"), "c", {**key, "data-col": "mismatch"}) if _is_withheld(r, "mismatch")
+                         else _keyed(r.get("mismatch"), key, "mismatch"),
+                         fmt.long(r.get("supporting_sources"))])  # fmt: skip
+        label = str(v["audit_year"].iloc[0])
+        out["versus"] = Table(["Concern", "Public rank", "Recorded source", "Categories", "Recorded rate per 1,000",
+                               "Recorded rank", "Gap", "Reading", "Supporting sources (not added)"], rows,
+                              f"Concern against the records, {label}", {1, 4, 5, 6}, "concern_vs_recorded")  # fmt: skip
+    return out
+
+
+def _survey_count(fmt: Formatter, row: dict, column: str, key: dict[str, str]) -> Cell:
+    cell = fmt.count(row, column, SURVEY)
+    cell.attrs = {**cell.attrs, **key}
+    if not _is_withheld(row, column) and not _missing(row.get(column)):
+        cell.attrs["data-value"] = _raw(row.get(column))
+    return cell

@@ -20,6 +20,9 @@ MARTS = (
     "area_rates", "area_monthly", "trends", "seasonality", "hotspots", "concentration", "hotspot_persistence",
     "repeat_locations", "harm", "comparisons", "caveats", "themes", "coterminosity", "data_quality",
     "dataset_freshness", "data_completeness",
+    # strategy: targets (written by csp_audit.targets.progress), priorities, consultation
+    "target_progress", "target_checks", "priority_scores", "consultation_concerns", "consultation_safety",
+    "concern_vs_recorded",
 )  # fmt: skip
 
 
@@ -80,8 +83,9 @@ def read_source(warehouse_file: str | Path, *, plan_file: str | Path | None = No
         if missing:
             raise FileNotFoundError(f"{warehouse_file}: no audit.{missing[0]}: run the audit build first")
         marts = {m: _frame(con, f"select * from audit.{m}") for m in MARTS if f"audit.{m}" in present}  # noqa: S608
-        if "reference.theme_definitions" in present:
-            marts["theme_definitions"] = _frame(con, "select * from reference.theme_definitions")
+        for seed in ("theme_definitions", "priority_candidates", "concern_categories"):
+            if f"reference.{seed}" in present:
+                marts[seed] = _frame(con, f"select * from reference.{seed}")  # noqa: S608 - fixed names
         if plan_file:
             terms = plan_terms(plan_file)
         elif "raw.plan_datasets" in present:

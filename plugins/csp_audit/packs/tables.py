@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from csp_audit.packs import strategy
 from csp_audit.packs.disclosure import (
     MARKER,
     DisclosureError,
@@ -268,6 +269,7 @@ def table_specs(terms: dict[str, Terms]) -> dict[str, TableSpec]:
                 ("data_completeness", ("partnership_code", "month", "dataset")),
             )
         },
+        **strategy.strategy_specs(terms, UNKNOWN_TERMS),
     }
 
 
@@ -497,7 +499,55 @@ def published_tables(
             if spec.counts:
                 frame = _finish(name, frame, spec, ())
             add(Published(name, title, description, frame, spec, column))
+    for p in _strategy(marts, cube, terms):
+        add(p)
     return tables, cube
+
+
+def _strategy(marts: dict[str, pd.DataFrame], cube: Cube, terms: dict[str, Terms]) -> list[Published]:
+    """The strategy tables: consultation, priority list, target register and progress."""
+    specs = table_specs(terms)
+    out: dict[str, Published] = {}
+
+    def finish(
+        name: str, frame: pd.DataFrame, title: str, description: str, cube_columns: tuple[str, ...] = ()
+    ) -> None:
+        out[name] = Published(
+            name, title, description, _finish(name, frame, specs[name], cube_columns), specs[name]
+        )
+
+    if "consultation_concerns" in marts:
+        finish("consultation_concerns", strategy.consultation_concerns(marts["consultation_concerns"]),
+               "Consultation: public concerns",
+               "Share of survey respondents naming each concern among their top three, with its 95% interval "
+               "and rank; respondents are placed on partnerships through their postcode district (fractional).")  # fmt: skip
+    if "consultation_safety" in marts:
+        finish("consultation_safety", strategy.consultation_safety(marts["consultation_safety"]),
+               "Consultation: feeling of safety",
+               "Share of respondents feeling very or fairly safe (and unsafe) by day and after dark, with the "
+               "respondents those shares stand for.")  # fmt: skip
+    concerns = out["consultation_concerns"].frame if "consultation_concerns" in out else None
+    if "concern_vs_recorded" in marts and concerns is not None:
+        frame = strategy.concern_vs_recorded(marts["concern_vs_recorded"], concerns, marts.get("concern_categories"),
+                                             cube, terms, UNKNOWN_TERMS)  # fmt: skip
+        finish("concern_vs_recorded", frame, "Consultation: concern against the records",
+               "Each concern's public rank beside the recorded rate (and harm) of the problem it names; a gap "
+               "of two places or more is flagged as a mismatch.")  # fmt: skip
+    if "priority_scores" in marts:
+        frame = strategy.priority_scores(marts["priority_scores"], concerns, marts.get("priority_candidates"),
+                                         cube, terms, UNKNOWN_TERMS)  # fmt: skip
+        finish("priority_scores", frame, "Priority scores",
+               "MoRiLE-style priority score of every candidate issue per audit year: likelihood (volume, trend, "
+               "concentration) x impact (harm, public concern), adjusted for capacity; rank and rank change.",
+               ("incidents", "previous_year_incidents"))  # fmt: skip
+    if "target_progress" in marts:
+        published = {name: p.frame for name, p in out.items()}
+        frame = strategy.target_progress(marts["target_progress"], marts.get("target_checks"), published, cube,
+                                         terms, UNKNOWN_TERMS)  # fmt: skip
+        finish("target_progress", frame, "Target register and progress",
+               "Every SMART target of the partnership's register: its check result (pass, or why it failed), "
+               "baseline, current value, target, trajectory, and RAG status with the rule that set it.")  # fmt: skip
+    return [out[name] for name in strategy.STRATEGY_TABLES if name in out]
 
 
 def _area_rates(area_rates: pd.DataFrame, cube: Cube, terms: dict[str, Terms]) -> Published:

@@ -28,6 +28,7 @@ _EXPORTS = {
     "Target": "model",
     "load_register": "model",
     "register_files": "model",
+    "compute_all": "progress",
     "compute_progress": "progress",
     "judge": "progress",
     "refresh_progress": "progress",

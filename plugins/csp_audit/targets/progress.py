@@ -44,7 +44,7 @@ import duckdb
 import pandas as pd
 
 from csp_audit.targets.check import Assessment, Observation, assess_register
-from csp_audit.targets.model import RegisterError, load_register, register_files, year_label
+from csp_audit.targets.model import Problem, RegisterError, load_register, register_files, year_label
 
 ALPHA = 0.05
 MIN_INCIDENTS = 6
@@ -86,6 +86,19 @@ COLUMNS: dict[str, str] = {
     "status_rule": "VARCHAR",
 }
 STATUSES = ("green", "amber", "red", "grey")
+# the SMART check of every target as `targets check` reports it (one row per target; '-' for a register's
+# own problems), written beside target_progress so an audit pack can show it without the register files
+CHECKS_TABLE = "audit.target_checks"
+CHECK_COLUMNS: dict[str, str] = {
+    "partnership_code": "VARCHAR",
+    "register_file": "VARCHAR",
+    "register_sha256": "VARCHAR",
+    "target_id": "VARCHAR",
+    "check_result": "VARCHAR",  # 'pass', 'pass with warnings' or 'rejected'
+    "rejections": "INTEGER",
+    "warnings": "INTEGER",
+    "problems": "VARCHAR",  # one '<letter>: <reason>' per line ('<letter> (warning): ...' for warnings)
+}
 
 
 # ------------------------------------------------------------------------------------ statistics
@@ -304,10 +317,33 @@ def progress_row(a: Assessment) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ table
 
 
-def compute_progress(targets: str | Path | list[Path], con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """target_progress rows for every register file (a folder of them, one file, or a list)."""
+def check_row(register_file: str, partnership: str | None, sha: str | None, target_id: str,
+              problems: list[Any]) -> dict[str, Any]:  # fmt: skip
+    """One row of target_checks: the target's SMART check result and every problem, rejections first."""
+    rejections = [p for p in problems if p.severity == "reject"]
+    warnings = [p for p in problems if p.severity != "reject"]
+    result = "rejected" if rejections else "pass with warnings" if warnings else "pass"
+    lines = [f"{p.letter}: {p.reason}" for p in rejections] + [
+        f"{p.letter} (warning): {p.reason}" for p in warnings
+    ]
+    return {
+        "partnership_code": partnership,
+        "register_file": register_file,
+        "register_sha256": sha,
+        "target_id": target_id,
+        "check_result": result,
+        "rejections": len(rejections),
+        "warnings": len(warnings),
+        "problems": "\n".join(lines) or None,
+    }
+
+
+def compute_all(
+    targets: str | Path | list[Path], con: duckdb.DuckDBPyConnection
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(target_progress rows, target_checks rows) for every register file (a folder, one file or a list)."""
     files = register_files(targets) if isinstance(targets, (str, Path)) else sorted(Path(p) for p in targets)
-    rows = []
+    rows, checks = [], []
     for path in files:
         try:
             register = load_register(path)
@@ -315,38 +351,57 @@ def compute_progress(targets: str | Path | list[Path], con: duckdb.DuckDBPyConne
             row = dict.fromkeys(COLUMNS)
             row.update(register_file=Path(path).name, target_id="-", status="grey", status_rule=str(exc))
             rows.append(row)
+            checks.append(
+                check_row(Path(path).name, None, None, "-", [Problem(str(path), "-", "S", str(exc))])
+            )
             continue
-        _, assessments = assess_register(register, con)
+        register_problems, assessments = assess_register(register, con)
         rows += [progress_row(a) for a in assessments]
+        name, code, sha = register.path.name, register.partnership, register.sha256
+        if register_problems:
+            checks.append(check_row(name, code, sha, "-", register_problems))
+        checks += [check_row(name, code, sha, a.target.id, a.problems) for a in assessments]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame = frame.sort_values(
         ["partnership_code", "target_id", "register_file"], na_position="last", kind="stable"
     )
-    return frame.reset_index(drop=True)
+    checked = pd.DataFrame(checks, columns=list(CHECK_COLUMNS))
+    checked = checked.sort_values(
+        ["partnership_code", "target_id", "register_file"], na_position="last", kind="stable"
+    )
+    return frame.reset_index(drop=True), checked.reset_index(drop=True)
+
+
+def compute_progress(targets: str | Path | list[Path], con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """target_progress rows for every register file (a folder of them, one file, or a list)."""
+    return compute_all(targets, con)[0]
 
 
 def write_progress(warehouse_file: str | Path, targets: str | Path | list[Path] | None) -> pd.DataFrame:
     """Recompute audit.target_progress in the warehouse (replacing it whole, in one transaction).
 
     ``targets`` is a folder of registers (``<region>/targets/``), one file or a list; None or a missing
-    folder writes an empty table, so the audit pack can always read it.
+    folder writes an empty table, so the audit pack can always read it. ``audit.target_checks`` (the
+    SMART check of every target, as ``targets check`` reports it) is replaced in the same transaction.
     """
     con = duckdb.connect(str(warehouse_file))
     try:
         if targets is None or (isinstance(targets, (str, Path)) and not Path(targets).exists()):
             frame = pd.DataFrame(columns=list(COLUMNS))
+            checks = pd.DataFrame(columns=list(CHECK_COLUMNS))
         else:
-            frame = compute_progress(targets, con)
-        columns = ", ".join(f"{name} {dtype}" for name, dtype in COLUMNS.items())
-        casts = ", ".join(f"cast({name} as {dtype}) as {name}" for name, dtype in COLUMNS.items())
+            frame, checks = compute_all(targets, con)
         con.execute("begin transaction")
         try:
             con.execute("create schema if not exists audit")
-            con.execute(f"create or replace table {TABLE} ({columns})")
-            if len(frame):
-                con.register("_progress", frame.astype(object).where(frame.notna(), None))
-                con.execute(f"insert into {TABLE} select {casts} from _progress")  # noqa: S608 - fixed names
-                con.unregister("_progress")
+            for table, schema, data in ((TABLE, COLUMNS, frame), (CHECKS_TABLE, CHECK_COLUMNS, checks)):
+                columns = ", ".join(f"{name} {dtype}" for name, dtype in schema.items())
+                casts = ", ".join(f"cast({name} as {dtype}) as {name}" for name, dtype in schema.items())
+                con.execute(f"create or replace table {table} ({columns})")
+                if len(data):
+                    con.register("_progress", data.astype(object).where(data.notna(), None))
+                    con.execute(f"insert into {table} select {casts} from _progress")  # noqa: S608 - fixed names
+                    con.unregister("_progress")
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
