@@ -71,7 +71,7 @@ airflow: venv
 
 ## make lock: re-resolve requirements.lock after changing pyproject.toml
 lock: $(BIN)/python
-	$(UV) pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+	$(UV) pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
 
 clean:
 	rm -rf $(OUT) $(AIRFLOW_HOME_DIR) .pytest_cache .ruff_cache dbt_project/target dbt_project/logs

@@ -7,8 +7,6 @@ as long as it writes, and is idempotent: re-running it on the same inputs change
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ import pandas as pd
 from csp_audit import data_docs, geography, warehouse
 from csp_audit.config import Region, load_region
 from csp_audit.dbt_runner import dbt_build
-from csp_audit.police_uk import FileRejected, PoliceFile, discover, read_delivery
+from csp_audit.police_uk import PoliceFile, discover, read_delivery
 from csp_audit.runs import reports_failure
 
 POLICE_SUITE = "police_uk_street"
@@ -109,153 +107,22 @@ def _files(items: list[dict[str, Any]]) -> list[PoliceFile]:
     return [PoliceFile(**item) for item in items]
 
 
-TRAILING_MONTHS = 6
-_SOURCE = re.compile(r"(?:^|/)(\d{4}-\d{2})-(.+)-street\.csv$")
-
-
-def _row_history(con: Any) -> dict[str, dict[str, int]]:
-    """force -> period -> rows of accepted deliveries already validated (for the row-count check)."""
-    history: dict[str, dict[str, int]] = {}
-    for source_file, rows in con.execute(
-        "select source_file, rows_read from raw.police_file_validations where outcome = 'accepted'"
-    ).fetchall():
-        match = _SOURCE.search(source_file)
-        if match and rows is not None:
-            history.setdefault(match[2], {})[match[1]] = int(rows)
-    return history
-
-
-def _row_bounds(history: dict[str, int], period: str) -> tuple[int, int | None]:
-    """Half to twice the median of the trailing months, once three of them are known."""
-    earlier = sorted(p for p in history if p < period)[-TRAILING_MONTHS:]
-    if len(earlier) < 3:
-        return 0, None
-    counts = sorted(history[p] for p in earlier)
-    median = (
-        counts[len(counts) // 2]
-        if len(counts) % 2
-        else (counts[len(counts) // 2 - 1] + counts[len(counts) // 2]) / 2
-    )
-    return int(median * 0.5), int(median * 2.0) + 1
-
-
-def parsed_copy(warehouse_file: str, sha256: str) -> Path:
-    """Where the gate keeps a parsed file for the load step (Parquet, keyed by content hash)."""
-    return Path(warehouse_file).parent / "parsed" / f"{sha256}.parquet"
-
-
-def _keep_parsed(frame: pd.DataFrame, path: Path) -> None:
-    """Write the parsed rows atomically, so a killed task never leaves a partial copy to load."""
-    import duckdb
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    duckdb.from_df(frame.drop(columns=[c for c in frame.columns if c.startswith("_")])).write_parquet(
-        str(partial)
-    )
-    os.replace(partial, path)
-
-
-def _force_lsoas(frame: pd.DataFrame, lsoa_pfa: dict[str, str]) -> list[str]:
-    """The LSOAs of the police force area where most of this file's located rows fall.
-
-    The file name gives a force slug, not a PFA code, so the force's area is read from its own
-    rows; rows outside it were snapped into a neighbouring force's LSOAs.
-    """
-    areas = frame["LSOA code"].map(lsoa_pfa).dropna()
-    if areas.empty:
-        return sorted(set(frame["LSOA code"].dropna()) - {""})
-    main = areas.mode().sort_values().iloc[0]
-    return sorted(code for code, pfa in lsoa_pfa.items() if pfa == main)
-
-
-def _with_coordinates(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame GX sees: the file's columns plus the coordinates as numbers for range checks."""
-    out = frame.copy()
-    out["_longitude"] = pd.to_numeric(frame["Longitude"], errors="coerce")
-    out["_latitude"] = pd.to_numeric(frame["Latitude"], errors="coerce")
-    return out
-
-
 @reports_failure
 def validate_police(region_file: str, warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, Any]:
-    """Run the GX suite on every file not yet validated with the current suite; store the verdicts."""
-    from csp_audit import quality  # imported here: Great Expectations is slow to import
+    """Run the GX suites on every file not yet validated with the current suites; store the verdicts.
 
-    region = load_region(region_file)
-    min_lon, min_lat, max_lon, max_lat = region.bounding_box
-    fingerprint = quality.suite_fingerprint(POLICE_SUITE)
-    with warehouse.connect(Path(warehouse_file)) as con:
-        done = warehouse.validated(con, fingerprint)
-        history = _row_history(con)
-        lsoa_pfa = dict(con.execute("select lsoa_code, pfa_code from raw.geo_lsoas").fetchall())
-    # oldest first per force, so each file's trailing months include the files validated before it
-    todo = sorted((f for f in _files(files) if f.sha256 not in done), key=lambda f: (f.force, f.period))
-    progress(
-        f"validate: {len(files)} files, {len(todo)} new to the gate (suite {POLICE_SUITE} {fingerprint})"
-    )
-    verdicts: list[dict[str, Any]] = []
-    for n, item in enumerate(todo, 1):
-        verdict: dict[str, Any] = {"sha256": item.sha256, "source_file": item.source_file,
-                                   "suite": POLICE_SUITE, "fingerprint": fingerprint,
-                                   "received_at": item.received_at}  # fmt: skip
-        try:
-            frame = read_delivery(Path(item.path), item.source_file)
-        except FileRejected as exc:
-            verdict.update(outcome="rejected", rows_read=None, rule=exc.rule, line=exc.line,
-                           detail=exc.detail, warnings=None, row_failures=[])  # fmt: skip
-        else:
-            min_rows, max_rows = _row_bounds(history.get(item.force, {}), item.period)
-            parameters = {
-                "file_months": [item.period],
-                "min_longitude": min_lon, "max_longitude": max_lon,
-                "min_latitude": min_lat, "max_latitude": max_lat,
-                "min_rows": min_rows, "max_rows": max_rows,
-                "force_lsoas": _force_lsoas(frame, lsoa_pfa),
-            }  # fmt: skip
-            gate = quality.validate_frame(POLICE_SUITE, _with_coordinates(frame), parameters)
-            data_docs.record(
-                warehouse_file,
-                quality.police_suite(),
-                gate.result,
-                item.period,
-                f"{item.force}-{item.sha256[:12]}",
-            )
-            if not gate.critical:
-                history.setdefault(item.force, {})[item.period] = len(frame)
-                _keep_parsed(frame, parsed_copy(warehouse_file, item.sha256))
-            critical = gate.critical
-            verdict.update(
-                outcome="rejected" if critical else "accepted",
-                rows_read=len(frame),
-                rule=critical[0].rule if critical else None,
-                line=1 if critical else None,
-                detail=critical[0].detail if critical else None,
-                warnings="; ".join(f"{w.rule} ({w.unexpected_count} rows)" for w in gate.warnings) or None,
-                row_failures=[
-                    (row, rule) for row, rules in sorted(gate.quarantined.items()) for rule in rules
-                ],
-            )
-        verdicts.append(verdict)
-        if verdict["outcome"] == "rejected":
-            progress(f"validate: REJECTED {item.source_file}, line {verdict['line']}: rule {verdict['rule']}: "
-                     f"{verdict['detail']}")  # fmt: skip
-        elif n % 50 == 0:
-            progress(f"validate: {n}/{len(todo)} files checked")
-    with warehouse.connect(Path(warehouse_file)) as con:
-        for verdict in verdicts:
-            warehouse.record_validation(con, **verdict)
-    rejected = sum(v["outcome"] == "rejected" for v in verdicts)
-    quarantined = sum(len({r for r, _ in v["row_failures"]}) for v in verdicts)
-    progress(
-        f"validate: {len(verdicts) - rejected} accepted, {rejected} rejected, {quarantined} rows quarantined"
-    )
-    return {"validated": len(verdicts), "rejected": rejected, "rows_quarantined": quarantined}
+    The gate itself (batched, with per-file verdicts) is :mod:`csp_audit.police_gate`.
+    """
+    from csp_audit import police_gate
+
+    return police_gate.validate(region_file, warehouse_file, _files(files))
 
 
 @reports_failure
 def load_police(warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, Any]:
     """Load every accepted file whose bytes are not in the warehouse yet, one transaction per file."""
+    from csp_audit import police_gate
+
     with warehouse.connect(Path(warehouse_file)) as con:
         rows_read = dict(
             con.execute(
@@ -272,7 +139,7 @@ def load_police(warehouse_file: str, files: list[dict[str, Any]]) -> dict[str, A
                 progress(f"load: {item.source_file} has the same content as a file already loaded; skipped")
                 continue
             seen.add(item.sha256)
-            parsed = parsed_copy(warehouse_file, item.sha256)
+            parsed = police_gate.parsed_copy(warehouse_file, item.sha256)
             rows: pd.DataFrame | Path = (
                 parsed if parsed.exists() else read_delivery(Path(item.path), item.source_file)
             )

@@ -40,6 +40,11 @@ class Finding:
     unexpected_count: int
     detail: str
 
+    def for_rows(self, entries: list[dict[str, Any]], index_columns: tuple[str, ...]) -> Finding:
+        """The same finding restricted to one file's unexpected rows (entries of GX's index list)."""
+        sample = [next((v for k, v in e.items() if k not in index_columns), None) for e in entries[:3]]
+        return Finding(self.rule, self.severity, len(entries), f"{len(entries)} rows failed; e.g. {sample!r}")
+
 
 @dataclass
 class GateResult:
@@ -142,6 +147,69 @@ def collect_findings(result: Any) -> GateResult:
             for hit in res.get("unexpected_index_list") or []:
                 gate.quarantined.setdefault(int(hit["row_number"]), []).append(rule)
     return gate
+
+
+def validate_batch(
+    suite_name: str,
+    frame: pd.DataFrame,
+    parameters: dict[str, Any],
+    batch_definition_name: str,
+    index_columns: list[str],
+) -> Any:
+    """Validate a frame holding many files' rows; the raw GX result, for :func:`findings_by_key`."""
+    _, suite, batch_definition = _context_and_suite(suite_name, batch_definition_name)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    return batch.validate(
+        suite,
+        expectation_parameters=parameters,
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": index_columns,
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": 5,
+        },
+    )
+
+
+def findings_by_key(
+    result: Any, key: str, index_columns: tuple[str, ...] = ("_file", "row_number")
+) -> list[tuple[Finding, dict[Any, list[dict[str, Any]]] | None]]:
+    """Each failed expectation of a batch with its unexpected rows grouped by ``key`` (the file).
+
+    The grouping is None when the failure belongs to the whole batch (a table-level rule, or an
+    expectation that could not be evaluated): the caller applies it to every file in the batch.
+    Entries carry the index columns (``row_number``) and the failing value.
+    """
+    out: list[tuple[Finding, dict[Any, list[dict[str, Any]]] | None]] = []
+    for item in result.results:
+        if item.success:
+            continue
+        severity, rule = _severity(item.expectation_config)
+        res = item.result or {}
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            message = item.exception_info.get("exception_message")
+            out.append((Finding(rule, "critical", 0, f"could not evaluate: {message}"), None))
+            continue
+        entries = res.get("unexpected_index_list")
+        if not entries:
+            detail = json.dumps(res, default=str)[:300]
+            out.append((Finding(rule, severity, int(res.get("unexpected_count") or 0), detail), None))
+            continue
+        grouped: dict[Any, list[dict[str, Any]]] = {}
+        for entry in entries:
+            grouped.setdefault(int(entry[key]), []).append(
+                {k: (int(v) if k in index_columns else v) for k, v in entry.items()}
+            )
+        out.append((Finding(rule, severity, len(entries), ""), grouped))
+    return out
+
+
+def suite(suite_name: str) -> Any:
+    """A suite as loaded from the repo's GX context."""
+    return _context_and_suite(suite_name, _BATCH_OF.get(suite_name, BATCH_DEFINITION))[1]
+
+
+_BATCH_OF = {"police_uk_file": "per_run"}
 
 
 def police_suite() -> Any:

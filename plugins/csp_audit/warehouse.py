@@ -8,6 +8,7 @@ DuckDB allows one writer per file; callers open a connection per task and close 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -161,6 +162,21 @@ def replace_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFram
     except BaseException:
         con.execute("rollback")
         raise
+
+
+_POLICE_SOURCE = re.compile(r"(?:^|/)(\d{4}-\d{2})-(.+)-street\.csv$")
+
+
+def accepted_rows_by_force(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    """force -> period -> rows of the accepted police files already validated (for the row-count rule)."""
+    history: dict[str, dict[str, int]] = {}
+    for source_file, rows in con.execute(
+        "select source_file, rows_read from raw.police_file_validations where outcome = 'accepted'"
+    ).fetchall():
+        match = _POLICE_SOURCE.search(source_file)
+        if match and rows is not None:
+            history.setdefault(match[2], {})[match[1]] = int(rows)
+    return history
 
 
 def validated(con: duckdb.DuckDBPyConnection, fingerprint: str) -> dict[str, str]:
