@@ -625,7 +625,7 @@ def write_latest(results_dir: Path) -> Path:
             data = json.loads(path.read_text())
         except json.JSONDecodeError:
             continue
-        if "scale" in data and "ratios" in data:
+        if "scale" in data and "ratios" in data and data.get("complete", True):
             for key in ("steps", "cli", "baselines", "agreement", "dag_parse", "generation", "data"):
                 data[key] = data.get(key) or {}
             data["steps"]["full"] = data["steps"].get("full") or {"steps": {}}
