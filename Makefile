@@ -32,8 +32,9 @@ demo: venv
 	$(BIN)/csp-audit demo --out $(OUT)
 
 ## make test: lint, unit tests, integration tests on the real engines and the real data in ../shared
+TEST_WORKERS ?= 2
 test: venv lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit

@@ -99,3 +99,23 @@ sources:
     proc = run_cli("run", "--region", str(out / "region.yaml"), "--warehouse", str(out / "warehouse.duckdb"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
+
+
+SHARED_RUNS = {"demo_run", "real_run"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep expensive set-up on one worker when tests run in parallel (`make test`: pytest-xdist).
+
+    With ``--dist loadgroup`` the tests of a group run on the same worker. Every test that uses a
+    session run (the demo, the real data) is in one group, so each run is made once; every other
+    module is its own group, so its module-scoped fixtures are made once too.
+    """
+
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    shared = {module(item) for item in items if SHARED_RUNS & set(getattr(item, "fixturenames", ()))}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("shared-runs" if module(item) in shared else module(item)))

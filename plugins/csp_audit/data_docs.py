@@ -28,8 +28,32 @@ def _context(root: str) -> Any:
     return context
 
 
+DOCS_SAMPLE = 20  # unexpected values and rows shown per rule in the docs
+
+
+def slim(result: Any) -> Any:
+    """Cut each rule's lists of unexpected rows to a sample, in place, before the result is stored.
+
+    The gate asks GX for every failing row (they go to the quarantine, and a batch holds many
+    files), but the docs only show a sample; serialising tens of thousands of rows per rule into
+    the docs' JSON cost more than validating them.
+    """
+    for item in result.results:
+        res = item.result or {}
+        res.pop("unexpected_index_list", None)
+        res.pop("unexpected_list", None)
+        res.pop("unexpected_index_query", None)
+        for key in ("partial_unexpected_list", "partial_unexpected_index_list", "partial_unexpected_counts"):
+            if isinstance(res.get(key), list):
+                res[key] = res[key][:DOCS_SAMPLE]
+    return result
+
+
 def record(warehouse_file: str, suite: Any, result: Any, run_name: str, batch_id: str) -> None:
-    """Store one validation result (and its suite, so the docs can show the rules)."""
+    """Store one validation result (and its suite, so the docs can show the rules).
+
+    Large lists of unexpected rows are cut to a sample first (see :func:`slim`).
+    """
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -47,7 +71,7 @@ def record(warehouse_file: str, suite: Any, result: Any, run_name: str, batch_id
     key = ValidationResultIdentifier(
         ExpectationSuiteIdentifier(suite.name), RunIdentifier(run_name=run_name), batch_id
     )
-    context.validation_results_store.set(key, result)
+    context.validation_results_store.set(key, slim(result))
 
 
 def build(warehouse_file: str) -> Path | None:

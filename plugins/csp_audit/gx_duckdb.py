@@ -98,21 +98,39 @@ class Scratch:
         self.source = self.context.data_sources.add_sql(name="gate", connection_string=f"duckdb:///{path}")
         self._count = 0
 
+    def load_frame(self, frame: pd.DataFrame) -> str:
+        """Copy a frame into a new table of the scratch database; its name."""
+        self._count += 1
+        table = f"batch_{self._count}"
+        with self.connection() as con:
+            con.register("incoming", frame)
+            con.execute(f"create or replace table {table} as select * from incoming")  # noqa: S608 - generated name
+            con.unregister("incoming")
+        return table
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """The DuckDB connection under GX's engine, to build tables with plain SQL."""
+        raw = self.source.get_engine().raw_connection()
+        try:
+            yield raw.driver_connection
+        finally:
+            raw.close()
+
+    def new_table(self) -> str:
+        self._count += 1
+        return f"batch_{self._count}"
+
     def validate(
         self, frame: pd.DataFrame, suite: Any, parameters: dict[str, Any], index_columns: list[str]
     ) -> Any:
         """Copy the frame into a table and validate the suite on it in DuckDB."""
-        self._count += 1
-        table = f"batch_{self._count}"
-        engine = self.source.get_engine()
-        raw = engine.raw_connection()
-        try:
-            con = raw.driver_connection
-            con.register("incoming", frame)
-            con.execute(f"create or replace table {table} as select * from incoming")  # noqa: S608 - generated name
-            con.unregister("incoming")
-        finally:
-            raw.close()
+        return self.validate_table(self.load_frame(frame), suite, parameters, index_columns)
+
+    def validate_table(
+        self, table: str, suite: Any, parameters: dict[str, Any], index_columns: list[str]
+    ) -> Any:
+        """Validate the suite on a table of the scratch database, in DuckDB."""
         asset = self.source.add_table_asset(name=table, table_name=table)
         batch = asset.add_batch_definition_whole_table("all").get_batch()
         return batch.validate(

@@ -5,9 +5,13 @@ validation per file spent most of a national year (516 files) on overhead. The g
 validates the rows of many files in one batch and attributes each failure back to its file through
 the ``_file`` column of the unexpected rows:
 
-- row rules (suite ``police_uk_street``) run once per chunk of files (bounded by bytes, so memory
-  stays flat); what used to be a per-file parameter is a column: ``_file_month`` (the file's
-  month) and ``_lsoa_in_force_area`` (whether the row's LSOA lies in the publishing force's area);
+- each file is parsed strictly (in parallel worker processes) into a Parquet copy, which the load
+  step reads later;
+- row rules (suite ``police_uk_street``) run in DuckDB through GX's SQL path (see
+  :mod:`csp_audit.gx_duckdb`), once per chunk of files (bounded by bytes, so memory stays flat);
+  the chunk's table is built in SQL from the Parquet copies, and what used to be a per-file
+  parameter is a column: ``_file_month`` (the file's month) and ``_lsoa_in_force_area`` (whether
+  the row's LSOA lies in the publishing force's area);
 - file rules (suite ``police_uk_file``: share of rows located, rows against the force's trailing
   months) run once per validation on a small table with one row per file.
 
@@ -31,11 +35,10 @@ from csp_audit.police_uk import FileRejected, PoliceFile, read_delivery
 
 ROW_SUITE = "police_uk_street"
 FILE_SUITE = "police_uk_file"
-ROW_BATCH = "per_file"  # the asset's batch definition: a whole dataframe, whatever it holds
-FILE_BATCH = "per_run"
 TRAILING_MONTHS = 6
 # Bytes of CSV validated in one batch: a national month (43 files, about 110 MB) is one batch.
 CHUNK_BYTES = int(os.environ.get("CSP_AUDIT_GATE_BATCH_MB", "128")) * 1024 * 1024
+PARALLEL_FROM = 16  # files; below this the parse stays in-process
 
 
 def progress(message: str) -> None:
@@ -64,25 +67,6 @@ def keep_parsed(frame: pd.DataFrame, path: Path) -> None:
         str(partial)
     )
     os.replace(partial, path)
-
-
-def in_force_area(codes: pd.Series, lsoa_pfa: dict[str, str]) -> pd.Series:
-    """'yes' where the row's LSOA lies in the force's area, 'no' elsewhere, null without an LSOA.
-
-    The file name gives a force slug, not a PFA code, so the force's area is the police force area
-    where most of the file's located rows fall; rows outside it were snapped into a neighbouring
-    force's LSOAs (or carry a code the lookup does not know).
-    """
-    codes = codes.astype("string")
-    present = codes.notna() & (codes != "")
-    areas = codes.map(lsoa_pfa)
-    known = areas.dropna()
-    if known.empty:
-        flag = pd.Series("yes", index=codes.index, dtype="string")
-    else:
-        main = known.mode().sort_values().iloc[0]
-        flag = pd.Series("no", index=codes.index, dtype="string").mask(areas == main, "yes")
-    return flag.where(present, None)
 
 
 def trailing_median(history: dict[str, int], period: str) -> float | None:
@@ -152,19 +136,6 @@ def _chunks(todo: list[PoliceFile], order: list[int]) -> Iterator[list[int]]:
         yield chunk
 
 
-def _row_frame(frame: pd.DataFrame, index: int, item: PoliceFile, lsoa_pfa: dict[str, str]) -> pd.DataFrame:
-    """The frame GX sees: the file's columns plus what the row rules need as columns."""
-    out = frame.copy()
-    out["_longitude"] = pd.to_numeric(frame["Longitude"], errors="coerce")
-    out["_latitude"] = pd.to_numeric(frame["Latitude"], errors="coerce")
-    out["_file"] = index
-    out["_file_month"] = item.period
-    out["_lsoa_in_force_area"] = in_force_area(frame["LSOA code"], lsoa_pfa)
-    crime_id = frame["Crime ID"].astype("string")
-    out["_file_crime_id"] = (f"{index}:" + crime_id).where(crime_id.notna() & (crime_id != ""), None)
-    return out
-
-
 def _attribute(result: Any, checks: dict[int, FileCheck], in_batch: list[int]) -> None:
     """Spread one batch result over its files by the ``_file`` of each unexpected row."""
     from csp_audit import quality
@@ -222,40 +193,139 @@ def validate(region_file: str, warehouse_file: str, files: list[PoliceFile]) -> 
     return {"validated": len(verdicts), "rejected": rejected, "rows_quarantined": quarantined}
 
 
+def _parse(job: tuple[int, str, str, str]) -> tuple[int, int | None, int, tuple[int, str, str] | None]:
+    """Parse one file strictly and keep it as Parquet: (index, rows, rows located, rejection).
+
+    Runs in a worker process, so it returns plain values (the rejection as line, rule, detail).
+    """
+    index, path, source_file, parquet = job
+    try:
+        frame = read_delivery(Path(path), source_file)
+    except FileRejected as exc:
+        return index, None, 0, (exc.line, exc.rule, exc.detail)
+    keep_parsed(frame, Path(parquet))
+    return index, len(frame), int((frame["LSOA code"].fillna("") != "").sum()), None
+
+
+def _parse_all(jobs: list[tuple[int, str, str, str]]) -> Iterator[tuple[int, int | None, int, Any]]:
+    """Parse in parallel worker processes (the CSV parse is pure Python): one per core, at most 4.
+
+    Workers are started fresh (forkserver) rather than forked, so they inherit no open DuckDB or
+    Great Expectations state. Few files are parsed in-process: starting workers costs a second.
+    """
+    workers = int(os.environ.get("CSP_AUDIT_GATE_WORKERS", str(min(os.cpu_count() or 1, 4))))
+    if workers <= 1 or len(jobs) < PARALLEL_FROM:
+        yield from map(_parse, jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        yield from pool.map(_parse, jobs, chunksize=4)
+
+
+_COLUMNS = [
+    "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",
+    "LSOA code", "LSOA name", "Crime type", "Last outcome category", "Context",
+]  # fmt: skip
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _batch_sql(table: str, parquet_files: list[str]) -> str:
+    """The batch GX sees, built in DuckDB from the files' Parquet copies (table ``files`` lists them).
+
+    Empty strings are missing values; ``_file_month`` and ``_lsoa_in_force_area`` carry what used to
+    be per-file parameters; the force's area is the PFA where most of the file's located rows fall.
+    """
+    quoted = [f'"{c}"' for c in _COLUMNS]
+    values = ",\n        ".join(f"nullif(p.{q}, '') as {q}" for q in quoted)
+    return f"""
+create or replace table {table} as
+with p as (
+    select f._file, f._file_month, r.*
+    from read_parquet([{", ".join(map(_sql_text, parquet_files))}], filename = true) r
+    join files f on f.parquet = r.filename
+),
+located as (
+    select p._file, g.pfa_code, count(*) as n
+    from p join lsoa_pfa g on g.lsoa_code = p."LSOA code"
+    group by all
+),
+main_area as (
+    select _file, pfa_code from located
+    qualify row_number() over (partition by _file order by n desc, pfa_code) = 1
+)
+select
+    p.row_number,
+        {values},
+    try_cast(nullif(p."Longitude", '') as double) as _longitude,
+    try_cast(nullif(p."Latitude", '') as double) as _latitude,
+    p._file,
+    p._file_month,
+    case
+        when nullif(p."LSOA code", '') is null then null
+        when m.pfa_code is null or g.pfa_code = m.pfa_code then 'yes'
+        else 'no'
+    end as _lsoa_in_force_area,
+    case when nullif(p."Crime ID", '') is not null then p._file || ':' || p."Crime ID" end as _file_crime_id
+from p
+left join lsoa_pfa g on g.lsoa_code = p."LSOA code"
+left join main_area m on m._file = p._file
+order by p._file, p.row_number
+"""  # noqa: S608 - names are generated here, values come from tables
+
+
 def _row_rules(box: Any, todo: list[PoliceFile], order: list[int], checks: dict[int, FileCheck],
                parameters: dict[str, Any], lsoa_pfa: dict[str, str], warehouse_file: str) -> None:  # fmt: skip
-    """Parse the files chunk by chunk and validate each chunk's rows in one batch."""
+    """Parse every file to Parquet, then validate the rows chunk by chunk, one batch per chunk."""
     from csp_audit import quality
 
+    jobs = [
+        (i, todo[i].path, todo[i].source_file, str(parsed_copy(warehouse_file, todo[i].sha256)))
+        for i in order
+    ]
+    for index, rows, located, rejected in _parse_all(jobs):
+        if rejected is not None:
+            checks[index].rejected = FileRejected(todo[index].source_file, *rejected)
+        else:
+            checks[index].rows, checks[index].located = rows, located
+    progress(f"validate: {len(todo)} files parsed")
+    with box.connection() as con:
+        con.register(
+            "lsoa_pfa_frame", pd.DataFrame(list(lsoa_pfa.items()), columns=["lsoa_code", "pfa_code"])
+        )
+        con.execute("create or replace table lsoa_pfa as select * from lsoa_pfa_frame")
+        con.unregister("lsoa_pfa_frame")
     checked = 0
     for chunk in _chunks(todo, order):
-        frames: dict[int, pd.DataFrame] = {}
-        for index in chunk:
-            item = todo[index]
-            try:
-                frame = read_delivery(Path(item.path), item.source_file)
-            except FileRejected as exc:
-                checks[index].rejected = exc
-                continue
-            checks[index].rows = len(frame)
-            checks[index].located = int((frame["LSOA code"].fillna("") != "").sum())
-            frames[index] = frame
-        if frames:
-            batch = pd.concat(
-                [_row_frame(frame, i, todo[i], lsoa_pfa) for i, frame in frames.items()], ignore_index=True
-            )
-            result = box.validate(
-                batch.replace({"": None}), quality.suite(ROW_SUITE), parameters, ["_file", "row_number"]
-            )
-            del batch
-            _attribute(result, checks, list(frames))
-            periods = sorted({todo[i].period for i in frames})
-            data_docs.record(warehouse_file, quality.suite(ROW_SUITE), result,
-                             f"{periods[0]}..{periods[-1]}", f"{len(frames)}-files-{todo[min(frames)].sha256[:12]}")  # fmt: skip
-            for i, frame in frames.items():
-                if not checks[i].critical:
-                    keep_parsed(frame, parsed_copy(warehouse_file, todo[i].sha256))
+        parsed = [i for i in chunk if checks[i].rejected is None]
         checked += len(chunk)
+        if not parsed:
+            continue
+        table = box.new_table()
+        files = pd.DataFrame({
+            "_file": parsed,
+            "_file_month": [todo[i].period for i in parsed],
+            "parquet": [str(parsed_copy(warehouse_file, todo[i].sha256)) for i in parsed],
+        })  # fmt: skip
+        with box.connection() as con:
+            con.register("files_frame", files)
+            con.execute("create or replace table files as select * from files_frame")
+            con.unregister("files_frame")
+            con.execute(_batch_sql(table, list(files["parquet"])))
+        result = box.validate_table(table, quality.suite(ROW_SUITE), parameters, ["_file", "row_number"])
+        with box.connection() as con:
+            con.execute(f"drop table {table}")
+        _attribute(result, checks, parsed)
+        periods = sorted({todo[i].period for i in parsed})
+        data_docs.record(warehouse_file, quality.suite(ROW_SUITE), result,
+                         f"{periods[0]}..{periods[-1]}", f"{len(parsed)}-files-{todo[min(parsed)].sha256[:12]}")  # fmt: skip
+        for i in parsed:
+            if checks[i].critical:
+                parsed_copy(warehouse_file, todo[i].sha256).unlink(missing_ok=True)
         progress(f"validate: {checked}/{len(todo)} files checked (row rules)")
 
 
