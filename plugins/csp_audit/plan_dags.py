@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from airflow.sdk import (
     Asset,
     AssetAny,
@@ -29,6 +28,7 @@ from airflow.sdk import (
 )
 
 from csp_audit.audit_dag import WAREHOUSE_POOL
+from csp_audit.config import safe_yaml
 from csp_audit.publish_dag import audit_build_asset
 
 PLAN_ENV = "CSP_AUDIT_PLAN"
@@ -234,7 +234,7 @@ def build_plan_dags(plan_file: str | None = None) -> dict[str, Any]:
     path = plan_file or os.environ.get(PLAN_ENV)
     if not path or not Path(path).is_file():
         return {}
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    doc = safe_yaml(Path(path).read_text(encoding="utf-8")) or {}
     plan_name = str(doc.get("name", "plan"))
     datasets = doc.get("datasets") or {}
     dags: dict[str, Any] = {}

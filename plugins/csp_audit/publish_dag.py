@@ -24,6 +24,7 @@ import yaml
 from airflow.sdk import Asset, AssetAny, Param, dag, get_current_context, task
 
 from csp_audit.airflow_env import POOL as WAREHOUSE_POOL
+from csp_audit.config import safe_yaml
 
 PUBLISH_DAG_ID = "csp_audit_publish"
 # WAREHOUSE_POOL is audit_dag.WAREHOUSE_POOL ("duckdb_warehouse"), imported from airflow_env so that audit_dag can
@@ -44,7 +45,7 @@ def _yaml_name(path: str | None) -> str | None:
     if not path or not Path(path).is_file():
         return None
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        doc = safe_yaml(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, ValueError, yaml.YAMLError):
         return None
     name = doc.get("name") if isinstance(doc, dict) else None
