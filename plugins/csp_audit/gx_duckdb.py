@@ -131,19 +131,16 @@ class Scratch:
         self, table: str, suite: Any, parameters: dict[str, Any], index_columns: list[str]
     ) -> Any:
         """Validate the suite on a table of the scratch database, in DuckDB."""
+        from csp_audit import quality
+
         asset = self.source.add_table_asset(name=table, table_name=table)
         batch = asset.add_batch_definition_whole_table("all").get_batch()
         return batch.validate(
             suite,
             expectation_parameters=parameters,
-            result_format={
-                "result_format": "COMPLETE",
-                "unexpected_index_column_names": index_columns,
-                "return_unexpected_index_query": False,
-                # GX's SQL path truncates the unexpected index list at this count; every failing
-                # row must reach the quarantine, so nothing is truncated.
-                "partial_unexpected_count": UNLIMITED,
-            },
+            # GX's SQL path truncates the unexpected index list at partial_unexpected_count; every
+            # failing row must reach the quarantine, so nothing is truncated.
+            result_format=quality.result_format(index_columns, partial_unexpected_count=UNLIMITED),
         )
 
     def close(self) -> None:

@@ -16,15 +16,8 @@ from csp_audit import data_docs, geography, warehouse
 from csp_audit.config import Region, load_region
 from csp_audit.dbt_runner import dbt_build
 from csp_audit.police_uk import PoliceFile, discover, read_delivery
+from csp_audit.progress import progress
 from csp_audit.runs import reports_failure
-
-POLICE_SUITE = "police_uk_street"
-
-
-def progress(message: str) -> None:
-    """One progress line. Airflow captures a task's stdout into its log, and ``dag.test()`` (the
-    CLI) shows it on the console, so one print serves both."""
-    print(f"[csp-audit] {message}", flush=True)
 
 
 @reports_failure

@@ -15,9 +15,9 @@ import pandas as pd
 
 from csp_audit import geography, pipeline, warehouse
 from csp_audit.config import Region, load_region
-from csp_audit.pipeline import progress
 from csp_audit.plan import load_plan
 from csp_audit.plan.model import DataPlan
+from csp_audit.progress import progress
 from csp_audit.runs import reports_failure
 
 

@@ -15,9 +15,9 @@ from typing import Any
 from csp_audit import data_docs, geography, warehouse
 from csp_audit.config import Region, load_region
 from csp_audit.csvfile import FileRejected, read_strict_csv
-from csp_audit.pipeline import progress
 from csp_audit.plan import load_plan
 from csp_audit.plan.model import DataPlan, Dataset
+from csp_audit.progress import progress
 from csp_audit.runs import reports_failure
 
 LANDING_URL_ENV = "CSP_AUDIT_LANDING_URL"

@@ -31,7 +31,8 @@ import pandas as pd
 
 from csp_audit import data_docs, gx_duckdb, warehouse
 from csp_audit.config import load_region
-from csp_audit.police_uk import FileRejected, PoliceFile, read_delivery
+from csp_audit.police_uk import HEADER, FileRejected, PoliceFile, read_delivery
+from csp_audit.progress import progress
 
 ROW_SUITE = "police_uk_street"
 FILE_SUITE = "police_uk_file"
@@ -39,10 +40,6 @@ TRAILING_MONTHS = 6
 # Bytes of CSV validated in one batch: a national month (43 files, about 110 MB) is one batch.
 CHUNK_BYTES = int(os.environ.get("CSP_AUDIT_GATE_BATCH_MB", "128")) * 1024 * 1024
 PARALLEL_FROM = 16  # files; below this the parse stays in-process
-
-
-def progress(message: str) -> None:
-    print(f"[csp-audit] {message}", flush=True)
 
 
 def fingerprint() -> str:
@@ -224,12 +221,6 @@ def _parse_all(jobs: list[tuple[int, str, str, str]]) -> Iterator[tuple[int, int
         yield from pool.map(_parse, jobs, chunksize=4)
 
 
-_COLUMNS = [
-    "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",
-    "LSOA code", "LSOA name", "Crime type", "Last outcome category", "Context",
-]  # fmt: skip
-
-
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -240,7 +231,7 @@ def _batch_sql(table: str, parquet_files: list[str]) -> str:
     Empty strings are missing values; ``_file_month`` and ``_lsoa_in_force_area`` carry what used to
     be per-file parameters; the force's area is the PFA where most of the file's located rows fall.
     """
-    quoted = [f'"{c}"' for c in _COLUMNS]
+    quoted = [f'"{c}"' for c in HEADER]
     values = ",\n        ".join(f"nullif(p.{q}, '') as {q}" for q in quoted)
     return f"""
 create or replace table {table} as
@@ -354,16 +345,12 @@ def _file_rules(box: Any, todo: list[PoliceFile], checks: dict[int, FileCheck],
         for check in checks.values():
             if check.critical and check.rejected is None:
                 parsed_copy(warehouse_file, check.item.sha256).unlink(missing_ok=True)
-        for row in summary:  # file-rule counts are in rows of the file, not rows of the summary
+        # a file rule fails on one summary row; report it in rows of the file: the unlocated rows
+        # for the share located, all of the file's rows otherwise
+        for row in summary:
             check = checks[row["_file"]]
             for w in check.warnings:
-                if w.rule == "share_located":
-                    w.unexpected_count = check.rows - check.located
-                elif w.unexpected_count == 1 and w.rule in {
-                    "row_count_in_line_with_trailing_months",
-                    "file_has_rows",
-                }:
-                    w.unexpected_count = check.rows
+                w.unexpected_count = check.rows - check.located if w.rule == "share_located" else check.rows
 
 
 __all__ = ["FILE_SUITE", "ROW_SUITE", "fingerprint", "parsed_copy", "validate"]

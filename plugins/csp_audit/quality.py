@@ -81,12 +81,17 @@ def fingerprint_of(suite: dict[str, Any]) -> str:
 
 
 @cache
-def _context_and_suite(suite_name: str, batch_definition: str = BATCH_DEFINITION) -> tuple[Any, Any, Any]:
+def _context() -> Any:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TQDM_DISABLE", "1")
     import great_expectations as gx
 
-    context = gx.get_context(mode="file", context_root_dir=str(expectations_dir()))
+    return gx.get_context(mode="file", context_root_dir=str(expectations_dir()))
+
+
+@cache
+def _context_and_suite(suite_name: str, batch_definition: str = BATCH_DEFINITION) -> tuple[Any, Any, Any]:
+    context = _context()
     suite = context.suites.get(suite_name)
     asset = context.data_sources.get(DATASOURCE).get_asset(suite_name)
     return context, suite, asset.get_batch_definition(batch_definition)
@@ -114,14 +119,19 @@ def validate_frame(
     result = batch.validate(
         suite,
         expectation_parameters=parameters,
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": ["row_number"],
-            "return_unexpected_index_query": False,
-            "partial_unexpected_count": 5,
-        },
+        result_format=result_format(["row_number"], partial_unexpected_count=5),
     )
     return collect_findings(result)
+
+
+def result_format(index_columns: list[str], partial_unexpected_count: int) -> dict[str, Any]:
+    """Every failing row with its index columns (the quarantine needs them all), few sample values."""
+    return {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": index_columns,
+        "return_unexpected_index_query": False,
+        "partial_unexpected_count": partial_unexpected_count,
+    }
 
 
 def collect_findings(result: Any) -> GateResult:
@@ -147,28 +157,6 @@ def collect_findings(result: Any) -> GateResult:
             for hit in res.get("unexpected_index_list") or []:
                 gate.quarantined.setdefault(int(hit["row_number"]), []).append(rule)
     return gate
-
-
-def validate_batch(
-    suite_name: str,
-    frame: pd.DataFrame,
-    parameters: dict[str, Any],
-    batch_definition_name: str,
-    index_columns: list[str],
-) -> Any:
-    """Validate a frame holding many files' rows; the raw GX result, for :func:`findings_by_key`."""
-    _, suite, batch_definition = _context_and_suite(suite_name, batch_definition_name)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    return batch.validate(
-        suite,
-        expectation_parameters=parameters,
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": index_columns,
-            "return_unexpected_index_query": False,
-            "partial_unexpected_count": 5,
-        },
-    )
 
 
 def findings_by_key(
@@ -205,13 +193,5 @@ def findings_by_key(
 
 
 def suite(suite_name: str) -> Any:
-    """A suite as loaded from the repo's GX context."""
-    return _context_and_suite(suite_name, _BATCH_OF.get(suite_name, BATCH_DEFINITION))[1]
-
-
-_BATCH_OF = {"police_uk_file": "per_run"}
-
-
-def police_suite() -> Any:
-    """The police.uk suite as loaded from the repo's GX context."""
-    return _context_and_suite("police_uk_street")[1]
+    """A suite as saved in the repo's GX context (for batches validated elsewhere, e.g. in DuckDB)."""
+    return _context().suites.get(suite_name)

@@ -10,6 +10,7 @@ dataset's minimum cell size) so the verifier can check the rendered page as well
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -60,6 +61,16 @@ def _is_withheld(row: pd.Series | dict, column: str) -> bool:
     return row.get(flag_column(column)) == MARKER
 
 
+def _numeric(row: pd.Series | dict, column: str, render: Callable[[Any], str]) -> Cell:
+    """A right-aligned figure: [c] when withheld, a dash when missing, else ``render(value)``."""
+    if _is_withheld(row, column):
+        return Cell(Markup("[c]"), "num c")
+    value = row.get(column)
+    if _missing(value):
+        return Cell(Markup("–"), "num")
+    return Cell(Markup(render(value)), "num")
+
+
 class Formatter:
     """Number formatting that follows each dataset's terms (apportioned estimates to 1 decimal)."""
 
@@ -88,30 +99,15 @@ class Formatter:
 
     @staticmethod
     def rate(row: pd.Series | dict, column: str = "rate_per_1000", decimals: int = 2) -> Cell:
-        if _is_withheld(row, column):
-            return Cell(Markup("[c]"), "num c")
-        value = row.get(column)
-        if _missing(value):
-            return Cell(Markup("–"), "num")
-        return Cell(Markup(escape(f"{value:,.{decimals}f}")), "num")
+        return _numeric(row, column, lambda v: escape(f"{v:,.{decimals}f}"))
 
     @staticmethod
     def pct(row: pd.Series | dict, column: str) -> Cell:
-        if _is_withheld(row, column):
-            return Cell(Markup("[c]"), "num c")
-        value = row.get(column)
-        if _missing(value):
-            return Cell(Markup("–"), "num")
-        return Cell(Markup(escape(f"{value:+.1f}%")), "num")
+        return _numeric(row, column, lambda v: escape(f"{v:+.1f}%"))
 
     @staticmethod
     def share(row: pd.Series | dict, column: str) -> Cell:
-        if _is_withheld(row, column):
-            return Cell(Markup("[c]"), "num c")
-        value = row.get(column)
-        if _missing(value):
-            return Cell(Markup("–"), "num")
-        return Cell(Markup(escape(f"{100 * value:.1f}%")), "num")
+        return _numeric(row, column, lambda v: escape(f"{100 * v:.1f}%"))
 
     @staticmethod
     def verdict(row: pd.Series | dict, column: str = "verdict") -> Cell:
@@ -125,12 +121,7 @@ class Formatter:
 
     @staticmethod
     def p_value(row: pd.Series | dict, column: str = "p_value") -> Cell:
-        if _is_withheld(row, column):
-            return Cell(Markup("[c]"), "num c")
-        value = row.get(column)
-        if _missing(value):
-            return Cell(Markup("–"), "num")
-        return Cell(Markup("&lt;0.001" if value < 0.001 else escape(f"{value:.3f}")), "num")
+        return _numeric(row, column, lambda v: Markup("&lt;0.001") if v < 0.001 else escape(f"{v:.3f}"))
 
     @staticmethod
     def long(value: Any) -> Cell:
