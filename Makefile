@@ -22,9 +22,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+$(STAMP): requirements.lock pyproject.toml demo/pyproject.toml | $(BIN)/python
 	$(UV) pip sync --python $(BIN)/python requirements.lock
-	$(UV) pip install --python $(BIN)/python --no-deps -e .
+	$(UV) pip install --python $(BIN)/python --no-deps -e . -e demo
 	@touch $@
 
 ## make demo: generate the demo region and run the whole pipeline through Airflow

@@ -2,7 +2,7 @@
 
     python bench/run_bench.py --scale {month,year,3years} [--work DIR] [--results DIR] [--quick]
 
-For one scale (N months of a synthetic national region, see ``csp_audit.demo.national``) it measures,
+For one scale (N months of a synthetic national region, see ``csp_audit_demo.national``) it measures,
 on one machine and one set of CSVs:
 
 1. each step the DAG's tasks call, in DAG order, each in its own process (time and peak RSS):
@@ -297,7 +297,7 @@ def _output_fingerprint() -> str:
     generator's output changes, not on every edit of its source."""
     import tempfile
 
-    from csp_audit.demo.national import quick_spec, write_national
+    from csp_audit_demo.national import quick_spec, write_national
 
     digest = hashlib.sha256()
     with tempfile.TemporaryDirectory(prefix="bench-fingerprint-") as tmp:
@@ -310,7 +310,7 @@ def _output_fingerprint() -> str:
 
 def ensure_generated(work: Path, quick: bool, months: int) -> tuple[Path, dict[str, Any]]:
     """A generated region with at least ``months`` months (reusing a longer one), generating if needed."""
-    from csp_audit.demo.national import national_spec, quick_spec, write_national
+    from csp_audit_demo.national import national_spec, quick_spec, write_national
 
     name = "national-quick" if quick else "national"
     fingerprint = _output_fingerprint()
@@ -760,7 +760,7 @@ def bench_scale(scale: str, work: Path, results_dir: Path, *, quick: bool, profi
     result["cli"] = {}
     cli_wh = run_dir / "cli.duckdb"
     if not skip_cli:
-        setup = run_child([PYTHON, "-c", "from pathlib import Path; from csp_audit import airflow_env; "
+        setup = run_child([PYTHON, "-c", "from pathlib import Path; from csp_audit.orchestration import airflow_env; "
                            f"airflow_env.configure(Path({str(run_dir / 'airflow')!r})); airflow_env.prepare_metadata()"],
                           run_dir / "logs" / "airflow-setup.log", env)  # fmt: skip
         result["cli"]["airflow_setup_s"] = setup["wall_s"]
@@ -792,7 +792,7 @@ def bench_scale(scale: str, work: Path, results_dir: Path, *, quick: bool, profi
     # 5. DAG parse times (with the data plan of this region when it can be written)
     plan = None
     try:
-        from csp_audit.plan.demo import write_demo_plan
+        from csp_audit_demo.plan import write_demo_plan
 
         plan = write_demo_plan(landing)
     except Exception as exc:  # the plan is optional here; record why it is missing

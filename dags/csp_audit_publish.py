@@ -1,9 +1,10 @@
 """Airflow DAG: after each audit build, the analyst snapshot, every partnership's audit pack, its
 outbox delivery and the notices (scheduled on the build's csp-audit://<plan or region>/audit-build Asset).
 
-Thin on purpose: all logic lives in the csp_audit package (plugins/csp_audit/publish_dag.py, packs/).
+Thin on purpose: all logic lives in the csp_audit package (orchestration/publish_dag.py, steps/publish.py).
 """
 
-from csp_audit.publish_dag import build_publish_dag
+from csp_audit.orchestration.publish_dag import publish_dag
+from csp_audit.orchestration.settings import plan_or_region_file
 
-dag = build_publish_dag()
+dag = publish_dag(plan_or_region_file())

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import run_cli
-from csp_audit.demo.generator import generate_demo_region
+from csp_audit_demo.region import generate_demo_region
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ from typing import Any
 import duckdb
 import pytest
 from conftest import REPO, run_cli
-from csp_audit.csvfile import MAX_FIELD
-from csp_audit.demo.generator import generate_demo_region
-from csp_audit.police_uk import HEADER, read_delivery
+from csp_audit.quality.strict_csv import MAX_FIELD
+from csp_audit_demo.region import generate_demo_region
+from csp_audit.sources.police_uk import HEADER, read_delivery
 
 pytestmark = pytest.mark.integration
 

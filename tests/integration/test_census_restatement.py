@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 import pytest
 from csp_audit import plan_build
-from csp_audit.dbt_runner import dbt_build
+from csp_audit.warehouse.dbt_runner import dbt_build
 from csp_audit.geography import read_lsoa_lookup, read_population
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import run_cli
-from csp_audit.demo.generator import generate_demo_region
-from csp_audit.fact_gate import FactGateFailed
+from csp_audit_demo.region import generate_demo_region
+from csp_audit.quality.fact_gate import FactGateFailed
 from csp_audit.pipeline import build_with_fact_gate
 from test_end_to_end import mart_checksums
 

@@ -48,7 +48,7 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], list]:
-    from csp_audit.demo.generator import generate_demo_region
+    from csp_audit_demo.region import generate_demo_region
 
     base = tmp_path_factory.mktemp("faults")
     region = base / "region"

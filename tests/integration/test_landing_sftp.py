@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from csp_audit.landing import (
+from csp_audit.sources.landing import (
     LandingConfigError,
     LandingError,
     SkippedEntry,

@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from csp_audit.police_archive import ArchiveError, archive_url, fetch_police_archive
-from csp_audit.police_uk import discover
+from csp_audit.sources.archive import ArchiveError, archive_url, fetch_police_archive
+from csp_audit.sources.police_uk import discover
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -113,7 +113,7 @@ def test_fetch_street_files_of_two_forces(
     base_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     dest = tmp_path / "police"
-    with caplog.at_level(logging.WARNING, logger="csp_audit.police_archive"):
+    with caplog.at_level(logging.WARNING, logger="csp_audit.sources.archive"):
         got = fetch_police_archive(
             f"{base_url}/archive", "2024-02", ["durham", "cleveland"], dest, timeout=10
         )

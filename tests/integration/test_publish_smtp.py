@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from csp_audit.packs import publish as pub
+from csp_audit.steps import publish as pub
 from csp_audit.packs.build import PackRelease
 from csp_audit.packs.deliver import DELIVERED, notify_releases
 

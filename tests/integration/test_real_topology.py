@@ -273,7 +273,7 @@ def test_native_environment_matches_the_compose_file(tmp_path: Path) -> None:
 def test_demo_region_runs_on_the_celery_worker_through_the_rest_api(topology: Topology) -> None:
     topo = topology
     region_dir = topo.root / "region"  # the compose file's /data/region
-    from csp_audit.demo.generator import generate_demo_region
+    from csp_audit_demo.region import generate_demo_region
 
     region_yaml = generate_demo_region(region_dir, months=3, scale=0.3)
     warehouse = topo.root / "warehouse.duckdb"

@@ -33,7 +33,7 @@ DEMO_CSPS = ["E22990001", "E22990002", "E22990003", "E22990004", "E22990005"]
 @pytest.fixture(scope="module")
 def strategy_warehouse(demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from csp_audit.config import load_region
-    from csp_audit.dbt_runner import dbt_build
+    from csp_audit.warehouse.dbt_runner import dbt_build
     from csp_audit.pipeline import dbt_variables
 
     copy = tmp_path_factory.mktemp("strategy") / "warehouse.duckdb"
@@ -313,7 +313,7 @@ def test_demo_targets_pass_the_check_and_get_a_status(
     demo_run: Path, strategy_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from csp_audit.targets import add_targets_commands, load_register, write_progress
-    from csp_audit.targets.demo import write_demo_targets
+    from csp_audit_demo.targets import write_demo_targets
 
     folder = tmp_path / "targets"
     paths = write_demo_targets(demo_run, warehouse=strategy_warehouse, out_dir=folder)

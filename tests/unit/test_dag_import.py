@@ -52,8 +52,8 @@ def test_plan_generates_one_ingest_dag_per_dataset_and_an_asset_scheduled_build(
     tmp_path: Path, monkeypatch: object
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
-    from csp_audit.demo.generator import generate_demo_region
-    from csp_audit.plan.demo import write_demo_plan
+    from csp_audit_demo.region import generate_demo_region
+    from csp_audit_demo.plan import write_demo_plan
     from csp_audit.plan.model import load_plan
 
     generate_demo_region(tmp_path, months=1)

@@ -20,10 +20,10 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from csp_audit.demo.agencies import generate_agency_deliveries
-from csp_audit.demo.generator import generate_demo_region
+from csp_audit_demo.agencies import generate_agency_deliveries
+from csp_audit_demo.region import generate_demo_region
 from csp_audit.plan import DataPlan, Dataset, load_plan
-from csp_audit.plan.demo import write_demo_plan
+from csp_audit_demo.plan import write_demo_plan
 from csp_audit.plan.periods import Period
 
 MONTHS = 12

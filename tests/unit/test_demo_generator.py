@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from csp_audit.demo.generator import generate_demo_region
+from csp_audit_demo.region import generate_demo_region
 
 POLICE_HEADER = (
     "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,"

@@ -33,8 +33,8 @@ import pandas as pd
 import pytest
 import yaml
 from csp_audit.config import AREA_TYPES, Region, RegionConfigError, load_region, safe_yaml
-from csp_audit.csvfile import MAX_FIELD, FileRejected
-from csp_audit.demo.generator import generate_demo_region
+from csp_audit.quality.strict_csv import MAX_FIELD, FileRejected
+from csp_audit_demo.region import generate_demo_region
 from csp_audit.geography import (
     GeographyError,
     Lookup,
@@ -43,7 +43,7 @@ from csp_audit.geography import (
     read_partnership_lookup,
     read_population,
 )
-from csp_audit.landing import (
+from csp_audit.sources.landing import (
     LandingConfigError,
     LandingError,
     SkippedEntry,
@@ -53,13 +53,13 @@ from csp_audit.landing import (
     printable,
     unsafe_name,
 )
-from csp_audit.plan.demo import write_demo_plan
+from csp_audit_demo.plan import write_demo_plan
 from csp_audit.plan.model import Cycle, DataPlan, Dataset, Geography, PlanError, Sharing, load_plan
 from csp_audit.plan.periods import Month
 from csp_audit.plan.validate import rule_problems, schema_problems
-from csp_audit.police_archive import ArchiveError, _extract, _unsafe_member, archive_url
-from csp_audit.police_uk import HEADER, discover, read_delivery
-from csp_audit.pseudonymise import pseudonymise
+from csp_audit.sources.archive import ArchiveError, _extract, _unsafe_member, archive_url
+from csp_audit.sources.police_uk import HEADER, discover, read_delivery
+from csp_audit.warehouse.pseudonymise import pseudonymise
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

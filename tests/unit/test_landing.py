@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.io import attach
-from csp_audit.landing import (
+from csp_audit.sources.landing import (
     LandedFile,
     LandingConfigError,
     LandingError,

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 import yaml
-from csp_audit.demo.generator import generate_demo_region
-from csp_audit.plan.commands import add_plan_commands
-from csp_audit.plan.demo import write_demo_plan
+from csp_audit_demo.region import generate_demo_region
+from csp_audit.cli.plan import add_plan_commands
+from csp_audit_demo.plan import write_demo_plan
 from csp_audit.plan.model import DataPlan, PlanError, load_plan
-from csp_audit.plan.requests import render_requests, write_csv, write_markdown
-from csp_audit.plan.status import (
+from csp_audit.requests.letters import render_requests, write_csv, write_markdown
+from csp_audit.requests.arrivals import (
     BoardRow,
     arrival_board,
     board_html,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from csp_audit.police_uk import HEADER, FileRejected, discover, read_delivery
+from csp_audit.sources.police_uk import HEADER, FileRejected, discover, read_delivery
 
 HEAD = ",".join(HEADER)
 ROW = "abc,2019-01,Gwent Police,Gwent Police,-3.1,51.7,On or near X,W01001440,Blaenau Gwent 001A,Burglary,Under investigation,"

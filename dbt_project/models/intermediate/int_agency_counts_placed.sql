@@ -19,7 +19,7 @@ select
     w.area_in_one_partnership,
     c.count_value * w.share as incidents
 from {{ ref('int_agency_rows_classified') }} as c
-inner join {{ ref('stg_agencies__plan_datasets') }} as p on p.dataset = c.dataset
+inner join {{ ref('stg_plan__datasets') }} as p on p.dataset = c.dataset
 inner join {{ ref('int_apportionment_weights_normalised') }} as w
     on w.geography_key = p.geography_key and w.area_code = c.area_code
 where c.row_status = 'counted' and c.count_value is not null  -- survey responses are not incidents

@@ -44,12 +44,12 @@ with unioned as (
 ),
 failures as (
     select delivery_sha256, row_number, string_agg(distinct rule, ';' order by rule) as rules
-    from {{ ref('stg_agencies__row_failures') }}
+    from {{ ref('stg_deliveries__row_failures') }}
     group by all
 ),
 placeable as (
     select distinct p.dataset, w.area_code
-    from {{ ref('stg_agencies__plan_datasets') }} as p
+    from {{ ref('stg_plan__datasets') }} as p
     inner join {{ ref('int_apportionment_weights_normalised') }} as w on w.geography_key = p.geography_key
 ),
 tagged as (
@@ -62,7 +62,7 @@ tagged as (
         f.rules,
         row_number() over (partition by u.delivery_sha256, u.row_key order by u.row_number) as key_rank
     from unioned as u
-    inner join {{ ref('stg_agencies__deliveries') }} as d using (delivery_sha256)
+    inner join {{ ref('int_deliveries') }} as d using (delivery_sha256)
     left join failures as f using (delivery_sha256, row_number)
     left join placeable as pl on pl.dataset = u.dataset and pl.area_code = u.area_code
 )

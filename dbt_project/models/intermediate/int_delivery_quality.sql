@@ -11,22 +11,17 @@ with police_rows as (
 ),
 police as (
     select
-        'police_uk_street' as dataset,
-        coalesce(pa.agency, regexp_extract(v.source_file, '(\d{4}-\d{2})-(.+)-street\.csv$', 2)) as agency,
-        regexp_extract(v.source_file, '(\d{4}-\d{2})-(.+)-street\.csv$', 1) as period,
-        v.source_file,
-        v.delivery_sha256,
+        v.dataset, v.agency, v.period, v.source_file, v.delivery_sha256,
         v.outcome, v.rule, v.line, v.detail, v.warnings,
         coalesce(d.is_current, false) as is_current,
         coalesce(r.rows_read, v.rows_read) as rows_read,
         coalesce(r.rows_quarantined, 0) as rows_quarantined,
         coalesce(r.rows_duplicate, 0) as rows_duplicate,
         coalesce(r.rows_unlocated, 0) as rows_unlocated
-    from {{ ref('stg_police_uk__file_validations') }} as v
-    left join {{ ref('stg_police_uk__deliveries') }} as d using (delivery_sha256)
+    from {{ ref('stg_deliveries__validations') }} as v
+    left join {{ ref('int_deliveries') }} as d using (delivery_sha256)
     left join police_rows as r using (delivery_sha256)
-    left join {{ ref('stg_agencies__plan_police_agencies') }} as pa
-        on pa.force_slug = regexp_extract(v.source_file, '(\d{4}-\d{2})-(.+)-street\.csv$', 2)
+    where v.dataset = 'police_uk_street'
 ),
 agency_rows as (
     select delivery_sha256,
@@ -44,9 +39,10 @@ agencies as (
         coalesce(d.is_current, false) as is_current,
         coalesce(r.rows_read, v.rows_read) as rows_read,
         coalesce(r.rows_quarantined, 0), coalesce(r.rows_duplicate, 0), coalesce(r.rows_unlocated, 0)
-    from {{ ref('stg_agencies__delivery_validations') }} as v
-    left join {{ ref('stg_agencies__deliveries') }} as d using (delivery_sha256)
+    from {{ ref('stg_deliveries__validations') }} as v
+    left join {{ ref('int_deliveries') }} as d using (delivery_sha256)
     left join agency_rows as r using (delivery_sha256)
+    where v.dataset <> 'police_uk_street'
 )
 select * from police
 union all

@@ -8,7 +8,7 @@
 select
     'police_uk_street' as dataset,
     'police' as agency_type,
-    force_slug as agency,
+    agency,
     crime_type as category,
     "month",
     lsoa_code,
@@ -48,5 +48,5 @@ select
     p.row_number
 from {{ ref('int_agency_counts_placed') }} as p
 inner join {{ ref('stg_geography__lsoas') }} as g using (lsoa_code)
-left join {{ ref('stg_agencies__plan_agencies') }} as a using (agency)
+left join {{ ref('stg_plan__agencies') }} as a using (agency)
 where p.in_region

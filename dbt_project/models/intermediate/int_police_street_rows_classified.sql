@@ -3,7 +3,8 @@
   row_status, so the reconciliation can account for every row read:
     quarantined    failed a quarantine rule of the GX gate, or its LSOA code is unknown to the
                    lookup (often a boundary-vintage mismatch)
-    duplicate      a further row for a (force, Crime ID) already counted
+    duplicate      a further row for a (force, Crime ID) already counted (the force is the agency
+                   that publishes the file: its plan agency, or its police.uk slug)
     unlocated      no LSOA
     outside_region its LSOA lies in a partnership outside the region
     counted        one crime (Crime ID) or one incident (no Crime ID)
@@ -12,16 +13,16 @@
   The partnership comes from the LSOA, never from "Falls within".
 -#}
 with current_rows as (
-    select r.*, d.force_slug
+    select r.*, d.agency
     from {{ ref('stg_police_uk__street_rows') }} as r
-    inner join {{ ref('stg_police_uk__deliveries') }} as d
+    inner join {{ ref('int_deliveries') }} as d
         on r.delivery_sha256 = d.delivery_sha256
     where d.is_current
 ),
 
 gate_failures as (
     select delivery_sha256, row_number, string_agg(distinct rule, ';' order by rule) as rules
-    from {{ ref('stg_police_uk__row_failures') }}
+    from {{ ref('stg_deliveries__row_failures') }}
     group by delivery_sha256, row_number
 ),
 
@@ -50,7 +51,7 @@ ranked as (
         case
             when quarantine_reason is null and crime_id is not null then
                 row_number() over (
-                    partition by force_slug, crime_id, quarantine_reason is null
+                    partition by agency, crime_id, quarantine_reason is null
                     order by
                         lsoa_code is null,
                         coalesce(last_outcome, 'Status update unavailable') = 'Status update unavailable',
@@ -66,7 +67,7 @@ select
     delivery_sha256,
     source_file,
     row_number,
-    force_slug,
+    agency,
     crime_id,
     "month",
     crime_type,

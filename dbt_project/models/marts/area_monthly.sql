@@ -17,7 +17,7 @@ areas as (
         any_value(area_name) as area_name,
         any_value(ward_code) as ward_code,
         any_value(partnership_name) as partnership_name
-    from {{ ref('area_lsoas') }}
+    from {{ ref('int_area_lsoas') }}
     group by area_type, area_code, partnership_code
 ),
 
@@ -29,7 +29,7 @@ grains as (
     select
         dataset,
         max(case time_grain when 'quarter' then 3 when 'year' then 12 else 1 end) as months_in_period
-    from {{ ref('stg_agencies__plan_datasets') }}
+    from {{ ref('stg_plan__datasets') }}
     group by dataset
 ),
 
@@ -55,7 +55,7 @@ area_counts as (
         c."month",
         sum(c.incidents) as incidents
     from lsoa_counts as c
-    inner join {{ ref('area_lsoas') }} as a
+    inner join {{ ref('int_area_lsoas') }} as a
         on a.lsoa_code = c.lsoa_code
     group by grouping sets (
         (a.area_type, a.area_code, a.partnership_code, c.dataset, c."month", c.category),

@@ -27,7 +27,7 @@ populations as (
         a.area_code,
         a.partnership_code,
         case when count(*) = count(p.population) then sum(p.population) end as population
-    from {{ ref('area_lsoas') }} as a
+    from {{ ref('int_area_lsoas') }} as a
     left join {{ ref('stg_geography__populations') }} as p
         on p.lsoa_code = a.lsoa_code
     group by a.area_type, a.area_code, a.partnership_code

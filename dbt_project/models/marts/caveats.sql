@@ -46,13 +46,13 @@ apportioned as (
 police_rows as (
     select c.*, d.period_month
     from {{ ref('int_police_street_rows_classified') }} as c
-    inner join {{ ref('stg_police_uk__deliveries') }} as d
+    inner join {{ ref('int_deliveries') }} as d
         on d.delivery_sha256 = c.delivery_sha256
 ),
 
 force_months as (
     select
-        force_slug,
+        agency,
         period_month,
         count(*) filter (where row_status = 'unlocated')
             / nullif(count(*) filter (where row_status in ('counted', 'unlocated', 'outside_region')), 0)
@@ -69,7 +69,7 @@ unlocated as (
         sum(f.incidents * m.share_unlocated) / nullif(sum(f.incidents), 0) as share_unlocated
     from fact as f
     inner join force_months as m
-        on m.force_slug = f.agency and m.period_month = f."month"
+        on m.agency = f.agency and m.period_month = f."month"
     where f.dataset = 'police_uk_street'
     group by all
 ),

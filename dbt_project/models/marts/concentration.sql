@@ -20,7 +20,7 @@ select
         sum(incidents) filter (where "position" <= top_10_percent_size) / nullif(sum(incidents), 0), 4
     ) as double) as share_in_top_10_percent,
     cast(round(any_value(top_10_percent_size) / count(*), 4) as double) as even_spread_share
-from {{ ref('area_ranks') }}
+from {{ ref('int_area_ranks') }}
 where area_type = 'lsoa'
 group by partnership_code, dataset, category, period_start
 order by partnership_code, dataset, category, period_start

@@ -21,7 +21,7 @@ crossing as (
     group by all
 ),
 agency_rows as (
-    select 'police_uk_street' as dataset, force_slug as agency,
+    select 'police_uk_street' as dataset, agency,
            count(*) filter (where row_status = 'unlocated') as unlocated,
            count(*) filter (where row_status in ('counted', 'unlocated', 'outside_region')) as placeable_or_not
     from {{ ref('int_police_street_rows_classified') }}

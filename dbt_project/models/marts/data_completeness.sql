@@ -3,15 +3,14 @@
     the partnership's crime, every month from the region's first to its last delivered month.
     Plan datasets: every agency that serves the partnership, every month of each due period. -#}
 with police_force as (
-    select c.partnership_code, coalesce(pa.agency, c.force_slug) as agency
+    select partnership_code, agency
     from (
-        select partnership_code, force_slug, count(*) as n
+        select partnership_code, agency, count(*) as n
         from {{ ref('int_police_street_rows_classified') }}
         where row_status = 'counted'
         group by all
-    ) as c
-    left join {{ ref('stg_agencies__plan_police_agencies') }} as pa using (force_slug)
-    qualify row_number() over (partition by c.partnership_code order by c.n desc, c.force_slug) = 1
+    )
+    qualify row_number() over (partition by partnership_code order by n desc, agency) = 1
 ),
 police_months as (
     select unnest(generate_series(min(cast(period || '-01' as date)), max(cast(period || '-01' as date)), interval 1 month)) as "month"
@@ -29,9 +28,9 @@ police as (
 ),
 plan_expected as (
     select b.dataset, b.agency, ap.partnership_code, b.period, b.status, p.cadence
-    from {{ ref('stg_agencies__arrival_board') }} as b
-    inner join {{ ref('stg_agencies__plan_agency_partnerships') }} as ap using (agency)
-    inner join {{ ref('stg_agencies__plan_datasets') }} as p using (dataset)
+    from {{ ref('stg_deliveries__arrivals') }} as b
+    inner join {{ ref('stg_plan__agency_partnerships') }} as ap using (agency)
+    inner join {{ ref('stg_plan__datasets') }} as p using (dataset)
     where b.status <> 'requested'
 ),
 plan as (

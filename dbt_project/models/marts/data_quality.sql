@@ -11,7 +11,7 @@ with deliveries as (
 ),
 board as (
     select dataset, agency, period, due_date, status, received_at
-    from {{ ref('stg_agencies__arrival_board') }}
+    from {{ ref('stg_deliveries__arrivals') }}
 )
 select
     d.dataset,

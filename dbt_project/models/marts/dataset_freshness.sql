@@ -7,7 +7,7 @@ with quality as (
 ),
 board_expected as (
     select dataset, agency, max(period) as expected_period
-    from {{ ref('stg_agencies__arrival_board') }}
+    from {{ ref('stg_deliveries__arrivals') }}
     where status <> 'requested'
     group by all
 ),
@@ -40,7 +40,7 @@ select
             'delivery for ' || e.expected_period || ' rejected: ' || q.latest_file || ', line ' || coalesce(cast(q.failed_line as varchar), '?')
             || ': rule ' || q.failed_rule
         else 'no delivery for ' || e.expected_period || ' yet'
-            || coalesce(' (' || (select status from {{ ref('stg_agencies__arrival_board') }} as b
+            || coalesce(' (' || (select status from {{ ref('stg_deliveries__arrivals') }} as b
                                   where b.dataset = e.dataset and b.agency = e.agency and b.period = e.expected_period) || ')', '')
     end as reason
 from expected as e

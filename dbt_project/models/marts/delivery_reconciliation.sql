@@ -39,6 +39,6 @@ select
     round(coalesce(p.incidents_in_region, 0), 6) as incidents_in_region,
     round(coalesce(p.incidents_outside_region, 0), 6) as incidents_outside_region
 from rows as r
-inner join {{ ref('stg_agencies__deliveries') }} as d using (delivery_sha256)
+inner join {{ ref('int_deliveries') }} as d using (delivery_sha256)
 left join placed as p using (delivery_sha256)
 order by r.dataset, r.agency, r.period, d.received_at

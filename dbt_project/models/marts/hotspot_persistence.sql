@@ -14,7 +14,7 @@ select
         as audit_years_in_top_10_percent,
     count(*) >= 2 and count(*) = count(*) filter (where in_top_10_percent) as in_top_10_percent_every_year,
     cast(sum(incidents) as double) as incidents
-from {{ ref('area_ranks') }}
+from {{ ref('int_area_ranks') }}
 where area_type = 'lsoa'
 group by partnership_code, dataset, category, area_code
 order by partnership_code, dataset, category, years_in_top_10_percent desc, lsoa_code

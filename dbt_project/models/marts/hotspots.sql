@@ -22,7 +22,7 @@ select
     cast(areas_in_partnership as integer) as areas_in_partnership,
     top_10_percent_size,
     in_top_10_percent
-from {{ ref('area_ranks') }}
+from {{ ref('int_area_ranks') }}
 where incidents > 0
     and incident_rank <= greatest(10, top_10_percent_size)
 order by partnership_code, dataset, category, period_start, area_type, incident_rank, area_code

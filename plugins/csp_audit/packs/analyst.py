@@ -91,8 +91,8 @@ def latest_snapshot(out_root: str | Path) -> Path | None:
 
 def dbt_docs(snapshot: str | Path, out_root: str | Path, variables: dict[str, Any]) -> Path:
     """``dbt docs generate --static`` against a writable copy of ``snapshot``; the site goes to analyst/dbt-docs/."""
-    from csp_audit.dbt_runner import dbt_executable
     from csp_audit.paths import dbt_project_dir
+    from csp_audit.warehouse.dbt_runner import dbt_executable
 
     out = Path(out_root) / ANALYST / "dbt-docs"
     with tempfile.TemporaryDirectory(prefix="csp-audit-docs-", dir=Path(out_root) / ANALYST) as work:

@@ -63,7 +63,7 @@ def outbox_root(
     out_root: str | Path, url: str | None = None, conn_id: str | None = None
 ) -> ObjectStoragePath:
     """The outbox as an ObjectStoragePath (the landing zone's rules: no credentials in the URL)."""
-    from csp_audit.landing import landing_root
+    from csp_audit.sources.landing import landing_root
 
     url = url or os.environ.get(OUTBOX_ENV) or (Path(out_root).resolve() / "outbox").as_uri()
     conn_id = conn_id or os.environ.get(OUTBOX_CONN_ENV) or None
@@ -92,7 +92,7 @@ class Delivery:
 
 def deliver_release(release: PackRelease, root: ObjectStoragePath) -> Delivery:
     """Copy one release folder into ``root/<code>/<version>/`` and verify every file."""
-    from csp_audit.landing import url_of
+    from csp_audit.sources.landing import url_of
 
     source = Path(release.path)
     manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))

@@ -134,48 +134,27 @@ def read_source(warehouse_file: str | Path, *, plan_file: str | Path | None = No
 
 
 def _deliveries(con: duckdb.DuckDBPyConnection, present: set[str]) -> pd.DataFrame:
-    parts = []
-    if "raw.police_deliveries" in present:
-        parts.append(
-            "select 'police_uk_street' as dataset, force as agency, period, source_file, sha256 "
-            "from raw.police_deliveries where superseded_by is null"
-        )
-    if "raw.deliveries" in present:
-        if "audit.delivery_reconciliation" in present:
-            parts.append(
-                "select d.dataset, d.agency, d.period, d.source_file, d.sha256 from raw.deliveries d "
-                "join audit.delivery_reconciliation r on r.source_file = d.source_file and r.dataset = d.dataset "
-                "where r.is_current"
-            )
-        else:
-            parts.append("select dataset, agency, period, source_file, sha256 from raw.deliveries")
-    if not parts:
+    """The current delivery of every dataset, agency and period (dbt's one rule decides which is current)."""
+    if "intermediate.int_deliveries" not in present:
         return pd.DataFrame(columns=["dataset", "agency", "period", "source_file", "sha256"])
-    sql = " union all ".join(parts) + " order by dataset, agency, period, source_file"
-    return _frame(con, sql)
+    return _frame(
+        con,
+        "select dataset, agency, period, source_file, delivery_sha256 as sha256 "
+        "from intermediate.int_deliveries where is_current order by dataset, agency, period, source_file",
+    )
 
 
 def _agencies(con: duckdb.DuckDBPyConnection, present: set[str]) -> pd.DataFrame:
-    """Which agency (plan id or police.uk force slug) serves which partnership."""
-    frames = []
-    if "raw.plan_agency_partnerships" in present:
-        frames.append(_frame(con, "select agency, partnership_code from raw.plan_agency_partnerships"))
-        if "raw.plan_police_agencies" in present:
-            frames.append(
-                _frame(
-                    con,
-                    "select p.force_slug as agency, a.partnership_code from raw.plan_police_agencies p "
-                    "join raw.plan_agency_partnerships a on a.agency = p.agency",
-                )
-            )
-    if not frames:
+    """Which agency of the plan serves which partnership."""
+    if "raw.plan_agency_partnerships" not in present:
         return pd.DataFrame(columns=["agency", "partnership_code"])
-    return pd.concat(frames, ignore_index=True).drop_duplicates().reset_index(drop=True)
+    frame = _frame(con, "select agency, partnership_code from raw.plan_agency_partnerships")
+    return frame.drop_duplicates().reset_index(drop=True)
 
 
 def _centroids(con: duckdb.DuckDBPyConnection, present: set[str]) -> pd.DataFrame:
     """Mean police.uk snap-point coordinates per LSOA (current deliveries): a centroid for the map."""
-    if "raw.police_street_rows" not in present or "raw.police_deliveries" not in present:
+    if "raw.ds__police_uk_street" not in present or "intermediate.int_deliveries" not in present:
         return pd.DataFrame(columns=["lsoa_code", "lon", "lat", "points"])
     return _frame(
         con,
@@ -184,8 +163,8 @@ def _centroids(con: duckdb.DuckDBPyConnection, present: set[str]) -> pd.DataFram
                avg(try_cast(r."Longitude" as double)) as lon,
                avg(try_cast(r."Latitude" as double)) as lat,
                count(*) as points
-        from raw.police_street_rows r
-        join raw.police_deliveries d on d.sha256 = r._sha256 and d.superseded_by is null
+        from raw.ds__police_uk_street r
+        join intermediate.int_deliveries d on d.delivery_sha256 = r._sha256 and d.is_current
         where r."LSOA code" is not null
           and try_cast(r."Longitude" as double) is not null
           and try_cast(r."Latitude" as double) is not null

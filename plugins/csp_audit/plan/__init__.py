@@ -2,8 +2,8 @@
 
 Neighbouring partnerships describe in one ``plan.yaml`` which agency delivers which dataset, when, at which
 geography and on what sharing terms (keys: ``docs/data-plan.md``, ``schema.json``). From it come the
-requests (:mod:`csp_audit.plan.requests`) and the arrival board (:mod:`csp_audit.plan.status`); the CLI
-entry point is :func:`csp_audit.plan.commands.add_plan_commands`.
+requests (:mod:`csp_audit.requests.letters`) and the arrival board (:mod:`csp_audit.requests.arrivals`); the CLI
+entry point is :func:`csp_audit.cli.plan.add_plan_commands`.
 """
 
 from csp_audit.plan.model import (
@@ -17,6 +17,7 @@ from csp_audit.plan.model import (
     Sharing,
     load_plan,
 )
+from csp_audit.plan.run import load_run_plan, region_plan
 
 __all__ = [
     "Agency",
@@ -28,4 +29,6 @@ __all__ = [
     "PlanError",
     "Sharing",
     "load_plan",
+    "load_run_plan",
+    "region_plan",
 ]

@@ -6,9 +6,9 @@
 - :func:`write_progress` / :func:`refresh_progress` recompute ``audit.target_progress`` (current value,
   trajectory, RAG status);
 - :func:`add_targets_commands` wires ``csp-audit targets check|progress`` into the CLI;
-- :func:`csp_audit.targets.demo.write_demo_targets` writes the demo region's registers.
+- :func:`csp_audit_demo.targets.write_demo_targets` writes the demo region's registers.
 
-Names are imported lazily so that ``cli.py`` can import :mod:`csp_audit.targets.commands` at its top
+Names are imported lazily so that ``cli.py`` can import :mod:`csp_audit.cli.targets` at its top
 without loading DuckDB or pandas.
 """
 
@@ -21,7 +21,6 @@ _EXPORTS = {
     "Assessment": "check",
     "assess_register": "check",
     "check_register": "check",
-    "add_targets_commands": "commands",
     "Problem": "model",
     "Register": "model",
     "RegisterError": "model",
@@ -31,7 +30,6 @@ _EXPORTS = {
     "compute_all": "progress",
     "compute_progress": "progress",
     "judge": "progress",
-    "refresh_progress": "progress",
     "write_progress": "progress",
 }
 __all__ = sorted(_EXPORTS)

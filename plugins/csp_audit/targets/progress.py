@@ -45,60 +45,21 @@ import pandas as pd
 
 from csp_audit.targets.check import Assessment, Observation, assess_register
 from csp_audit.targets.model import Problem, RegisterError, load_register, register_files, year_label
+from csp_audit.warehouse.raw import TARGET_CHECK_COLUMNS, TARGET_PROGRESS_COLUMNS, ensure_raw_layer
 
 ALPHA = 0.05
 MIN_INCIDENTS = 6
+# written to the raw layer by the build's targets step; dbt publishes them as audit.target_progress and
+# audit.target_checks (documented views with enforced contracts)
 TABLE = "audit.target_progress"
-COLUMNS: dict[str, str] = {
-    "partnership_code": "VARCHAR",
-    "target_id": "VARCHAR",
-    "title": "VARCHAR",
-    "owner": "VARCHAR",
-    "register_file": "VARCHAR",
-    "register_sha256": "VARCHAR",
-    "metric_mart": "VARCHAR",
-    "metric_column": "VARCHAR",
-    "metric_where": "VARCHAR",
-    "area_code": "VARCHAR",
-    "direction": "VARCHAR",
-    "baseline_period": "VARCHAR",
-    "baseline_value": "DOUBLE",
-    "baseline_months_covered": "INTEGER",
-    "target_value": "DOUBLE",
-    "deadline_period": "VARCHAR",
-    "current_period": "VARCHAR",
-    "current_value": "DOUBLE",
-    "current_months_covered": "INTEGER",
-    "latest_period": "VARCHAR",
-    "latest_months_covered": "INTEGER",
-    "comparison": "VARCHAR",
-    "years_elapsed": "INTEGER",
-    "years_to_deadline": "INTEGER",
-    "expected_value": "DOUBLE",
-    "milestone_period": "VARCHAR",
-    "milestone_value": "DOUBLE",
-    "milestone_met": "BOOLEAN",
-    "change_from_baseline": "DOUBLE",
-    "pct_change_from_baseline": "DOUBLE",
-    "significance_test": "VARCHAR",
-    "p_value": "DOUBLE",
-    "status": "VARCHAR",
-    "status_rule": "VARCHAR",
-}
+RAW_TABLE = "raw.target_progress"
+COLUMNS = TARGET_PROGRESS_COLUMNS
 STATUSES = ("green", "amber", "red", "grey")
 # the SMART check of every target as `targets check` reports it (one row per target; '-' for a register's
 # own problems), written beside target_progress so an audit pack can show it without the register files
 CHECKS_TABLE = "audit.target_checks"
-CHECK_COLUMNS: dict[str, str] = {
-    "partnership_code": "VARCHAR",
-    "register_file": "VARCHAR",
-    "register_sha256": "VARCHAR",
-    "target_id": "VARCHAR",
-    "check_result": "VARCHAR",  # 'pass', 'pass with warnings' or 'rejected'
-    "rejections": "INTEGER",
-    "warnings": "INTEGER",
-    "problems": "VARCHAR",  # one '<letter>: <reason>' per line ('<letter> (warning): ...' for warnings)
-}
+RAW_CHECKS_TABLE = "raw.target_checks"
+CHECK_COLUMNS = TARGET_CHECK_COLUMNS
 
 
 # ------------------------------------------------------------------------------------ statistics
@@ -378,11 +339,12 @@ def compute_progress(targets: str | Path | list[Path], con: duckdb.DuckDBPyConne
 
 
 def write_progress(warehouse_file: str | Path, targets: str | Path | list[Path] | None) -> pd.DataFrame:
-    """Recompute audit.target_progress in the warehouse (replacing it whole, in one transaction).
+    """Recompute target progress in the warehouse (replacing it whole, in one transaction).
 
     ``targets`` is a folder of registers (``<region>/targets/``), one file or a list; None or a missing
-    folder writes an empty table, so the audit pack can always read it. ``audit.target_checks`` (the
-    SMART check of every target, as ``targets check`` reports it) is replaced in the same transaction.
+    folder writes an empty table, so the audit pack can always read it. The SMART check of every target
+    (as ``targets check`` reports it) is replaced in the same transaction. Both go to the raw layer, which
+    dbt publishes as ``audit.target_progress`` and ``audit.target_checks``.
     """
     con = duckdb.connect(str(warehouse_file))
     try:
@@ -391,10 +353,13 @@ def write_progress(warehouse_file: str | Path, targets: str | Path | list[Path] 
             checks = pd.DataFrame(columns=list(CHECK_COLUMNS))
         else:
             frame, checks = compute_all(targets, con)
+        ensure_raw_layer(con)
         con.execute("begin transaction")
         try:
-            con.execute("create schema if not exists audit")
-            for table, schema, data in ((TABLE, COLUMNS, frame), (CHECKS_TABLE, CHECK_COLUMNS, checks)):
+            for table, schema, data in (
+                (RAW_TABLE, COLUMNS, frame),
+                (RAW_CHECKS_TABLE, CHECK_COLUMNS, checks),
+            ):
                 columns = ", ".join(f"{name} {dtype}" for name, dtype in schema.items())
                 casts = ", ".join(f"cast({name} as {dtype}) as {name}" for name, dtype in schema.items())
                 con.execute(f"create or replace table {table} ({columns})")
@@ -409,23 +374,3 @@ def write_progress(warehouse_file: str | Path, targets: str | Path | list[Path] 
     finally:
         con.close()
     return frame
-
-
-def refresh_progress(region_file: str | Path, warehouse_file: str | Path) -> dict[str, Any]:
-    """The build step: recompute audit.target_progress from ``targets/`` beside the region YAML.
-
-    Run it after the marts are built (it reads them). Without a ``targets/`` folder the table is written
-    empty. Returns a JSON-serialisable summary (for an Airflow task's XCom) and prints one progress line.
-    """
-    from csp_audit.runs import reports_failure
-
-    @reports_failure
-    def target_progress(region_file: str, warehouse_file: str) -> dict[str, Any]:
-        folder = Path(region_file).parent / "targets"
-        frame = write_progress(warehouse_file, folder if folder.is_dir() else None)
-        counts = {s: int((frame["status"] == s).sum()) for s in STATUSES}
-        shown = ", ".join(f"{n} {s}" for s, n in counts.items())
-        print(f"[csp-audit] target progress: {len(frame)} target(s) from {folder}: {shown}", flush=True)
-        return {"targets": len(frame), "folder": str(folder), **counts}
-
-    return target_progress(str(region_file), str(warehouse_file))

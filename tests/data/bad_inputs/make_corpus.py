@@ -4,7 +4,7 @@ The files are committed (they are the corpus); this script only documents, byte 
 so a case can be changed without hand-editing a latin-1 or UTF-16 file. ``MANIFEST.csv`` gives each file's
 expected verdict; ``tests/unit/test_fuzz_parsers.py`` and ``tests/integration/test_bad_input_corpus.py``
 check it. Every data row is placed in month 2021-06 and, unless the case says otherwise, in LSOA E01990015
-of the demo region (``csp_audit.demo.generator``), so a file that is accepted adds rows to that month only.
+of the demo region (``csp_audit_demo.region``), so a file that is accepted adds rows to that month only.
 """
 
 from __future__ import annotations

@@ -10,13 +10,13 @@ with mentions as (
     select delivery_sha256, row_number, partnership_code, period_start, weight, concern, min(pos) as best_pos
     from (
         select delivery_sha256, row_number, partnership_code, period_start, weight, concern_1 as concern, 1 as pos
-        from {{ ref('consultation_respondents_placed') }}
+        from {{ ref('int_consultation_respondents_placed') }}
         union all
         select delivery_sha256, row_number, partnership_code, period_start, weight, concern_2, 2
-        from {{ ref('consultation_respondents_placed') }}
+        from {{ ref('int_consultation_respondents_placed') }}
         union all
         select delivery_sha256, row_number, partnership_code, period_start, weight, concern_3, 3
-        from {{ ref('consultation_respondents_placed') }}
+        from {{ ref('int_consultation_respondents_placed') }}
     ) as u
     where concern is not null and concern <> ''
     group by delivery_sha256, row_number, partnership_code, period_start, weight, concern
@@ -30,7 +30,7 @@ partnership_years as (
         any_value(audit_year) as audit_year,
         sum(weight) as respondents,
         count(*) as responses
-    from {{ ref('consultation_respondents_placed') }}
+    from {{ ref('int_consultation_respondents_placed') }}
     group by partnership_code, period_start
 ),
 

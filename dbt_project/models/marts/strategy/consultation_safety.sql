@@ -17,7 +17,7 @@ with classified as (
             when feel_safe_night in ('fairly unsafe', 'very unsafe') then 'unsafe'
             when feel_safe_night like 'neither%' then 'neither'
         end as night_answer
-    from {{ ref('consultation_respondents_placed') }}
+    from {{ ref('int_consultation_respondents_placed') }}
 ),
 
 totals as (

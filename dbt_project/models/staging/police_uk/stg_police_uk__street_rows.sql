@@ -16,4 +16,6 @@ select
     nullif(trim("Crime type"), '') as crime_type,
     nullif(trim("Last outcome category"), '') as last_outcome,
     nullif(trim("Context"), '') as context
-from {{ source('police_uk', 'police_street_rows') }}
+from {{ relation_or_empty('police_uk', 'ds__police_uk_street',
+    ['Crime ID', 'Month', 'Reported by', 'Falls within', 'Longitude', 'Latitude', 'Location', 'LSOA code',
+     'LSOA name', 'Crime type', 'Last outcome category', 'Context']) }}

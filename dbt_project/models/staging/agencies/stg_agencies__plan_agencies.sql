@@ -1,2 +1,0 @@
-select agency, agency_name, agency_type
-from {{ relation_or_empty('agencies', 'plan_agencies', ['agency', 'agency_name', 'agency_type']) }}

@@ -1,2 +1,0 @@
-select sha256 as delivery_sha256, row_number, rule
-from {{ source('agencies', 'delivery_row_failures') }}

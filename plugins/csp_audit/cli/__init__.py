@@ -1,0 +1,101 @@
+"""``csp-audit``: run the audit pipeline through the same Airflow DAGs the scheduler runs.
+
+Commands: ``run`` (``--plan`` every agency's datasets, or ``--region`` police.uk alone), ``publish``,
+``demo``, ``plan requests|status`` and ``targets check|progress``. Exit codes (:mod:`csp_audit.exit_codes`):
+0 success; 1 the pipeline failed (the cause is printed on one line); 2 the region, plan or arguments are
+invalid; 3 the run finished but one or more deliveries were rejected by the gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from csp_audit.cli.plan import add_plan_commands
+from csp_audit.cli.targets import add_targets_commands
+from csp_audit.exit_codes import EXIT_BAD_INPUT
+
+_ONE_OF = "give exactly one of --region (police.uk only) or --plan (every agency)"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from csp_audit.cli.run import fail, run_plan, run_region
+
+    if bool(args.region) == bool(args.plan):
+        return fail(_ONE_OF, EXIT_BAD_INPUT)
+    source = Path(args.region or args.plan).resolve()
+    warehouse = Path(args.warehouse) if args.warehouse else source.parent / "warehouse.duckdb"
+    if args.plan:
+        return run_plan(source, warehouse, args.as_of)
+    return run_region(source, warehouse)
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from csp_audit.cli.run import fail, run_publish
+
+    if bool(args.region) == bool(args.plan):
+        return fail(_ONE_OF, EXIT_BAD_INPUT)
+    source = Path(args.region or args.plan).resolve()
+    warehouse = Path(args.warehouse) if args.warehouse else source.parent / "warehouse.duckdb"
+    return run_publish(
+        warehouse,
+        plan_file=source if args.plan else None,
+        region_file=source if args.region else None,
+        out_root=Path(args.out) if args.out else None,
+        label=args.label,
+    )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from csp_audit.cli.run import run_demo
+
+    return run_demo(Path(args.out), seed=args.seed, months=args.months, scale=args.scale)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="csp-audit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the audit pipeline for a region YAML through Airflow")
+    run.add_argument("--region", help="region YAML file: run the police.uk pipeline for it")
+    run.add_argument("--plan", help="data plan YAML file: ingest every agency dataset, then build the audit")
+    run.add_argument("--as-of", help="judge due dates as of this day, YYYY-MM-DD (default: today)")
+    run.add_argument(
+        "--warehouse", help="DuckDB warehouse file (default: warehouse.duckdb beside the region)"
+    )
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", help="generate the fictional demo region and run the pipeline on it")
+    demo.add_argument("--out", default="demo-output", help="output folder (default: demo-output/)")
+    demo.add_argument("--seed", type=int, default=20260401, help="random seed (same seed, same files)")
+    demo.add_argument("--months", type=int, default=36, help="months of police data (default 36)")
+    demo.add_argument("--scale", type=float, default=1.0, help="size multiplier for the number of rows")
+    demo.set_defaults(func=_cmd_demo)
+
+    publish = sub.add_parser(
+        "publish", help="build, release and deliver every partnership's audit pack (the publish DAG)"
+    )
+    publish.add_argument("--plan", help="data plan YAML (its sharing terms and contacts.csv beside it)")
+    publish.add_argument("--region", help="region YAML (police.uk only)")
+    publish.add_argument(
+        "--warehouse", help="DuckDB warehouse file (default: warehouse.duckdb beside the YAML)"
+    )
+    publish.add_argument(
+        "--out", help="publish root (default: $CSP_AUDIT_PUBLISH_ROOT or publish/ beside the warehouse)"
+    )
+    publish.add_argument("--label", help="refresh label recorded in the manifest (default: the run's time)")
+    publish.set_defaults(func=_cmd_publish)
+
+    add_plan_commands(sub)
+    add_targets_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
