@@ -3,10 +3,12 @@
     python bench/stages.py STEP[,STEP...] --region R --warehouse W --files FILES.json --out OUT.json
     python bench/stages.py dagbag --out OUT.json [--plan PLAN.yaml]
 
-Steps (DAG order): geography, discover, validate, load, dbt, summary. Arguments are passed to the
-step function by parameter name (``region_file``, ``warehouse_file``, ``files``), the way the DAG
-task does, so a change to a step's signature does not break the benchmark. ``discover`` writes the
-file list it returns to ``--files`` for the later steps (in the DAG it travels by XCom).
+Steps (DAG order): geography, discover, validate, load, dbt, summary: the functions of
+``csp_audit.steps`` the ingest DAG of ``--dataset`` (default police_uk_street) and the audit build call,
+for the plan or region given (a region alone is its one-dataset plan). Arguments are passed by parameter
+name (``plan_file``, ``warehouse_file``, ``dataset_id``, ``files``), the way the DAG task does, so a change
+to a step's signature does not break the benchmark. ``discover`` writes the file list it returns to
+``--files`` for the later steps (in the DAG it travels by XCom).
 
 The benchmark runs each step in its own process so that its peak memory (the parent reads it with
 ``wait4``) is the step's own, and nothing warmed up by an earlier step (imports, caches) flatters a
@@ -30,13 +32,13 @@ from typing import Any
 
 STARTED = time.perf_counter()
 
-STEPS: dict[str, str] = {
-    "geography": "prepare_geography",
-    "discover": "discover_police",
-    "validate": "validate_police",
-    "load": "load_police",
-    "dbt": "build_marts",
-    "summary": "summarise",
+STEPS: dict[str, tuple[str, str]] = {
+    "geography": ("csp_audit.steps.build", "prepare_geography"),
+    "discover": ("csp_audit.steps.ingest", "discover"),
+    "validate": ("csp_audit.steps.ingest", "validate"),
+    "load": ("csp_audit.steps.ingest", "load"),
+    "dbt": ("csp_audit.steps.build", "build_marts"),
+    "summary": ("csp_audit.steps.build", "summarise"),
 }
 
 
@@ -56,13 +58,16 @@ def _summary(value: Any) -> Any:
 
 
 def run_step(args: argparse.Namespace, step: str) -> dict[str, Any]:
-    t = time.perf_counter()
-    from csp_audit import pipeline
+    import importlib
 
+    module_name, function_name = STEPS[step]
+    t = time.perf_counter()
+    module = importlib.import_module(module_name)
     import_s = time.perf_counter() - t
-    function = getattr(pipeline, STEPS[step])
+    function = getattr(module, function_name)
     files_path = Path(args.files) if args.files else None
-    available: dict[str, Any] = {"region_file": args.region, "warehouse_file": args.warehouse}
+    available: dict[str, Any] = {"plan_file": args.plan or args.region, "warehouse_file": args.warehouse,
+                                 "dataset_id": args.dataset}  # fmt: skip
     target = inspect.unwrap(function)
     kwargs = {}
     for name, param in inspect.signature(target).parameters.items():
@@ -71,7 +76,9 @@ def run_step(args: argparse.Namespace, step: str) -> dict[str, Any]:
         elif name in available:
             kwargs[name] = available[name]
         elif param.default is inspect.Parameter.empty:
-            raise TypeError(f"pipeline.{STEPS[step]} wants {name!r}, which the benchmark cannot supply")
+            raise TypeError(
+                f"{module_name}.{function_name} wants {name!r}, which the benchmark cannot supply"
+            )
     profiler = None
     if args.profile:
         import cProfile
@@ -87,7 +94,7 @@ def run_step(args: argparse.Namespace, step: str) -> dict[str, Any]:
     if step == "discover" and files_path:
         files_path.write_text(json.dumps(value))
     return {
-        "function": f"csp_audit.pipeline.{STEPS[step]}",
+        "function": f"{module_name}.{function_name}",
         "import_s": round(import_s, 3),
         "call_s": round(call_s, 3),
         "result": _summary(value),
@@ -112,6 +119,8 @@ def run_dagbag(args: argparse.Namespace) -> dict[str, Any]:
     """Parse the DAG folder as the scheduler's DAG processor does and report each file's parse time."""
     if args.plan:
         os.environ["CSP_AUDIT_PLAN"] = args.plan
+    if args.region:
+        os.environ["CSP_AUDIT_REGION"] = args.region
     t = time.perf_counter()
     from airflow.dag_processing.dagbag import DagBag
     from csp_audit.paths import dags_dir
@@ -144,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region")
     parser.add_argument("--warehouse")
     parser.add_argument("--files", help="JSON list of discovered files (written by discover)")
-    parser.add_argument("--plan", help="dagbag: CSP_AUDIT_PLAN for the plan DAG file")
+    parser.add_argument("--plan", help="the data plan (steps: instead of --region; dagbag: CSP_AUDIT_PLAN)")
+    parser.add_argument("--dataset", default="police_uk_street", help="the dataset the ingest steps take")
     parser.add_argument("--profile", help="write a cProfile report of the step's call to this path")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)

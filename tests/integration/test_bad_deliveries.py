@@ -67,7 +67,7 @@ def test_rejection_quarantine_and_corrected_redelivery(small_region: Path) -> No
             "where source_file = '2021-08/2021-08-northshire-street.csv' order by row_number"
         ).fetchall()
         raw_ragged = con.execute(
-            "select count(*) from raw.police_street_rows where _source_file like '2021-07/%'"
+            "select count(*) from raw.ds__police_uk_street where _source_file like '2021-07/%'"
         ).fetchone()[0]
     assert "2021-07/2021-07-northshire-street.csv" not in files
     assert raw_ragged == 0  # never half-loaded
@@ -97,7 +97,8 @@ def test_unusable_lookup_fails_with_one_line_cause(small_region: Path, tmp_path:
     proc = run_cli("run", "--region", str(broken / "region.yaml"), "--warehouse", str(broken / "w.duckdb"))
     assert proc.returncode == 1
     message = proc.stderr.strip().splitlines()[-1]
+    # the police.uk gate is the first to read the lookups (which force area is each LSOA in?)
     assert message.startswith(
-        "csp-audit: error: csp_audit_police: step prepare_geography failed: GeographyError:"
+        "csp-audit: error: csp_audit_ingest__police_uk_street: step validate failed: GeographyError:"
     )
     assert "lad.csv" in message and "csp" in message.lower()

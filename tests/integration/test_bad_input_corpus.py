@@ -6,7 +6,7 @@ with a field over 128 KiB and files whose names carry shell metacharacters, newl
 override, or are symbolic links out of the region. The bad run must
 
 * exit 3 (deliveries rejected) with a one-line cause naming the first rejected file, line and rule;
-* record each corpus file's verdict (outcome, rule, line, rows) in ``raw.police_file_validations`` as
+* record each corpus file's verdict (outcome, rule, line, rows) in ``raw.delivery_validations`` as
   ``MANIFEST.csv`` says, with the quarantined rows under their rules;
 * load nothing of a rejected file, and store the accepted ones verbatim (SQL and formula text is data);
 * leave the good files' figures as in the clean run, and the warehouse's tables as they were;
@@ -26,9 +26,9 @@ from typing import Any
 import duckdb
 import pytest
 from conftest import REPO, run_cli
-from csp_audit.quality.strict_csv import MAX_FIELD
+from csp_audit.quality.strict_csv import MAX_RECORD
+from csp_audit.sources.police_uk import HEADER, read_file
 from csp_audit_demo.region import generate_demo_region
-from csp_audit.sources.police_uk import HEADER, read_delivery
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def _quarantined(case: dict[str, str]) -> set[tuple[int, str]]:
 
 
 MANIFEST = _manifest()
-HUGE = {"file": "huge_field.csv", "outcome": "rejected", "rule": "csv_syntax", "line": "3", "rows_read": "",
+HUGE = {"file": "huge_record.csv", "outcome": "rejected", "rule": "csv_syntax", "line": "3", "rows_read": "",
         "quarantined": ""}  # fmt: skip
 CASES = [*MANIFEST, HUGE]
 HEADER_LINE = ",".join(HEADER)
@@ -81,7 +81,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for case in MANIFEST:
         shutil.copyfile(CORPUS / "police" / case["file"], bad / "police" / _source(case["file"]))
     (bad / "police" / _source(HUGE["file"])).write_text(
-        _body("Burglary") + _body("Burglary", "x" * (MAX_FIELD + 1)).split("\n", 1)[1]
+        _body("Burglary") + _body("Burglary", "x" * MAX_RECORD).split("\n", 1)[1]
     )
 
     # hostile names: valid police.uk content that would show in the marts if it were ever loaded
@@ -137,15 +137,17 @@ def test_rejections_exit_3_with_a_one_line_cause(runs: dict[str, Any]) -> None:
     assert errors[0].startswith(
         f"csp-audit: error: {len(rejected)} deliveries rejected; first: {source}, line {line}: rule {rule}: "
     )
-    discovered = next(line for line in bad.stdout.splitlines() if line.startswith("[csp-audit] discover:"))
-    assert discovered.startswith(f"[csp-audit] discover: {4 + len(CASES)} police.uk files")
+    discovered = next(
+        line for line in bad.stdout.splitlines() if line.startswith("[csp-audit] discover police_uk")
+    )
+    assert discovered.startswith(f"[csp-audit] discover police_uk_street: {4 + len(CASES)} police.uk files")
 
 
 def test_each_verdict_is_recorded(runs: dict[str, Any]) -> None:
     found = {
         source: (outcome, rule, line, rows)
         for source, outcome, rule, line, rows in _query(
-            runs["bad"], "select source_file, outcome, rule, line, rows_read from raw.police_file_validations"
+            runs["bad"], "select source_file, outcome, rule, line, rows_read from raw.delivery_validations"
         )
     }
     for case in CASES:
@@ -166,13 +168,13 @@ def test_rejected_files_load_nothing(runs: dict[str, Any]) -> None:
     rejected = [_source(c["file"]) for c in CASES if c["outcome"] == "rejected"]
     assert _query(
         runs["bad"],
-        "select count(*) from raw.police_street_rows r join raw.police_file_validations v on r._sha256 = v.sha256 "
+        "select count(*) from raw.ds__police_uk_street r join raw.delivery_validations v on r._sha256 = v.sha256 "
         "where v.outcome = 'rejected' or list_contains(?, r._source_file)",
         [rejected],
     ) == [(0,)]
     assert _query(
         runs["bad"],
-        "select count(*) from raw.police_deliveries where list_contains(?, source_file)",
+        "select count(*) from raw.deliveries where list_contains(?, source_file)",
         [rejected],
     ) == [(0,)]
     reconciled = {r[0] for r in _query(runs["bad"], "select source_file from audit.reconciliation")}
@@ -184,7 +186,7 @@ def test_rows_are_quarantined_by_their_rules(runs: dict[str, Any]) -> None:
         expected = _quarantined(case) if case["quarantined"] else set()
         gate = _query(
             runs["bad"],
-            "select f.row_number, f.rule from raw.police_row_failures f join raw.police_file_validations v "
+            "select f.row_number, f.rule from raw.delivery_row_failures f join raw.delivery_validations v "
             "using (sha256) where v.source_file = ?",
             [_source(case["file"])],
         )
@@ -197,19 +199,21 @@ def test_rows_are_quarantined_by_their_rules(runs: dict[str, Any]) -> None:
 
 
 def test_accepted_files_are_stored_verbatim(runs: dict[str, Any]) -> None:
-    """SQL, formulas, quoted newlines and quotes: every accepted value is in raw exactly as delivered."""
+    """SQL, formulas, quoted newlines and quotes: every accepted value is in raw exactly as delivered
+    (as the csv module reads the file; an empty field is a missing value)."""
     columns = ", ".join(f'"{c}"' for c in HEADER)
     for case in (c for c in MANIFEST if c["outcome"] == "accepted"):
-        delivered = read_delivery(CORPUS / "police" / case["file"], case["file"])
+        with (CORPUS / "police" / case["file"]).open(encoding="utf-8-sig", newline="") as f:
+            delivered = [[v if v != "" else None for v in row] for row in list(csv.reader(f))[1:] if row]
         stored = _query(
             runs["bad"],
-            f"select {columns} from raw.police_street_rows where _source_file = ? order by _row_number",  # noqa: S608
+            f"select {columns} from raw.ds__police_uk_street where _source_file = ? order by _row_number",  # noqa: S608
             [_source(case["file"])],
         )
-        assert [list(row) for row in stored] == delivered[list(HEADER)].to_numpy().tolist(), case["file"]
+        assert [list(row) for row in stored] == delivered, case["file"]
     assert _query(
         runs["bad"],
-        'select count(*) from raw.police_street_rows where "Crime type" = ? and "Location" = ?',
+        'select count(*) from raw.ds__police_uk_street where "Crime type" = ? and "Location" = ?',
         [SQL, SQL],
     ) == [(1,)]
 
@@ -222,7 +226,7 @@ def test_warehouse_tables_intact(runs: dict[str, Any]) -> None:
     )
     assert _query(runs["bad"], tables) == _query(runs["clean"], tables)
     assert ("raw", "deliveries") in _query(runs["bad"], tables)
-    good = "select _source_file, count(*) from raw.police_street_rows where _source_file < '2021-06' group by all order by all"
+    good = "select _source_file, count(*) from raw.ds__police_uk_street where _source_file < '2021-06' group by all order by all"
     assert _query(runs["bad"], good) == _query(runs["clean"], good)
 
 
@@ -240,10 +244,9 @@ def test_good_files_marts_unaffected(runs: dict[str, Any]) -> None:
     expected: dict[str, int] = {}
     for case in (c for c in MANIFEST if c["outcome"] == "accepted"):
         held = {row for row, _ in _quarantined(case)} if case["quarantined"] else set()
-        frame = read_delivery(CORPUS / "police" / case["file"], case["file"])
-        for row, crime_type in zip(frame["row_number"], frame["Crime type"], strict=True):
-            if row not in held:
-                expected[crime_type] = expected.get(crime_type, 0) + 1
+        for row in read_file(CORPUS / "police" / case["file"], case["file"]):
+            if row["row_number"] not in held:
+                expected[row["Crime type"]] = expected.get(row["Crime type"], 0) + 1
     june = _query(
         runs["bad"],
         "select partnership_code, crime_type, incidents from audit.partnership_crime_monthly where month = ?",
@@ -260,13 +263,13 @@ def test_hostile_names_never_loaded_nothing_written_outside(runs: dict[str, Any]
         r[0]
         for r in _query(
             bad,
-            "select source_file from raw.police_file_validations union all "
-            "select distinct _source_file from raw.police_street_rows",
+            "select source_file from raw.delivery_validations union all "
+            "select distinct _source_file from raw.ds__police_uk_street",
         )
     ]
     assert not [s for s in sources if "outside" in s or "escape" in s or "touch" in s or "2021-07" in s]
     assert not [s for s in sources if any(ord(c) < 0x20 or c == "\u202e" for c in s)]
-    assert _query(bad, 'select count(*) from raw.police_street_rows where "Crime type" = ?', [MARKER]) == [
+    assert _query(bad, 'select count(*) from raw.ds__police_uk_street where "Crime type" = ?', [MARKER]) == [
         (0,)
     ]
     assert _query(

@@ -3,7 +3,7 @@
 Starts from the demo's warehouse (the session's `demo_run`, shared with the other integration tests, so
 this module adds ~30 s): a copy of the demo region gets an ``area_type: lsoa, vintage: 2001`` apportionment
 entry whose lookup is a small ONS-format LSOA01 -> LSOA11 change file over the demo's LSOAs (U, S, M and X
-cases), the housing dataset's rows are moved onto the 2001 codes, plan_build.prepare_geography writes
+cases), the housing dataset's rows are moved onto the 2001 codes, the build's prepare_geography writes
 raw.geo_apportionment, and dbt rebuilds the intermediate models with their tests, including
 assert_apportionment_conserves_incidents.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from csp_audit import plan_build
-from csp_audit.warehouse.dbt_runner import dbt_build
 from csp_audit.geography import read_lsoa_lookup, read_population
+from csp_audit.steps import build as steps
+from csp_audit.warehouse.dbt_runner import dbt_build
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +95,7 @@ def restated(demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             "update raw.ds__housing_asb_complaints set lsoa_code = moved.old from moved where lsoa_code = moved.new"
         )
 
-    summary = plan_build.prepare_geography(str(out / "plan.yaml"), str(warehouse))
+    summary = steps.prepare_geography(str(out / "plan.yaml"), str(warehouse))
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
             "update raw.plan_datasets set geography_vintage = 2001, geography_key = 'lsoa_2001' "

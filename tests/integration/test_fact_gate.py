@@ -8,13 +8,12 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import run_cli
-from csp_audit_demo.region import generate_demo_region
 from csp_audit.quality.fact_gate import FactGateFailed
-from csp_audit.pipeline import build_with_fact_gate
+from csp_audit.steps.build import build_marts
+from csp_audit_demo.region import generate_demo_region
 from test_end_to_end import mart_checksums
 
 pytestmark = pytest.mark.integration
-VARS = {"audit_year_start_month": 4, "region_name": "demo-region"}
 
 
 def test_critical_fact_failure_keeps_the_last_good_marts(tmp_path: Path) -> None:
@@ -31,16 +30,16 @@ def test_critical_fact_failure_keeps_the_last_good_marts(tmp_path: Path) -> None
     with duckdb.connect(str(tampered)) as con:
         con.execute(
             """
-            insert into raw.police_street_rows
+            insert into raw.ds__police_uk_street
             select _sha256, _source_file, 999999, _loaded_at, 'f' || repeat('0', 63), '2099-01', "Reported by",
                    "Falls within", "Longitude", "Latitude", "Location", "LSOA code", "LSOA name", "Crime type",
                    "Last outcome category", "Context"
-            from raw.police_street_rows where "LSOA code" <> '' and "Crime ID" <> '' limit 1
+            from raw.ds__police_uk_street where "LSOA code" is not null and "Crime ID" is not null limit 1
             """
         )
     assert _marts(tampered) == good
     with pytest.raises(FactGateFailed, match="month_within_deliveries.*not refreshed"):
-        build_with_fact_gate(str(tampered), VARS)
+        build_marts(str(tmp_path / "region.yaml"), str(tampered))
     assert _marts(tampered) == good  # the last good marts stay published
 
 

@@ -87,19 +87,18 @@ def _assert_whole_deliveries(warehouse: Path) -> tuple[int, int]:
                 "select table_name from information_schema.tables where table_schema = 'raw'"
             ).fetchall()
         }
-        if "police_deliveries" not in tables:
+        if "ds__police_uk_street" not in tables:
             return 0, 0
         bad = con.execute(
-            "select d.source_file, d.rows_read, count(r._sha256) from raw.police_deliveries d "
-            "left join raw.police_street_rows r on r._sha256 = d.sha256 "
+            "select d.source_file, d.rows_read, count(r._sha256) from raw.deliveries d "
+            "left join raw.ds__police_uk_street r on r._sha256 = d.sha256 "
             "group by all having count(r._sha256) <> d.rows_read"
         ).fetchall()
         orphans = con.execute(
-            "select count(*) from raw.police_street_rows "
-            "where _sha256 not in (select sha256 from raw.police_deliveries)"
+            "select count(*) from raw.ds__police_uk_street where _sha256 not in (select sha256 from raw.deliveries)"
         ).fetchone()[0]
         deliveries, rows = con.execute(
-            "select count(*), (select count(*) from raw.police_street_rows) from raw.police_deliveries"
+            "select count(*), (select count(*) from raw.ds__police_uk_street) from raw.deliveries"
         ).fetchone()
     assert not bad, f"deliveries without all their rows: {bad}"
     assert orphans == 0
@@ -169,7 +168,7 @@ def test_kill_mid_load_then_rerun_recovers(
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
     delay = random.Random(f"{SEED}-{window}").uniform(*window)  # seeded; the load step follows in ~0.1-1 s
     out = _run_and_kill(region, warehouse, "accepted,", delay)
-    assert "[csp-audit] validate:" in out
+    assert "[csp-audit] validate police_uk_street:" in out
     files = len(list((region / "police").rglob("*-street.csv")))
     deliveries, _ = _assert_whole_deliveries(warehouse)  # partial state: whole deliveries only
     assert deliveries <= files
@@ -198,7 +197,7 @@ def test_kill_right_after_first_delivery_commit_then_rerun_recovers(
     assert 1 <= deliveries < files  # a partial load: some whole deliveries, none half-stored
     proc = _run(region, warehouse)
     _ok(proc)
-    assert f"load: {files - deliveries} new deliveries" in proc.stdout
+    assert f"load police_uk_street: {files - deliveries} new deliveries" in proc.stdout
     _assert_recovered(warehouse, clean)
 
 
@@ -249,7 +248,7 @@ def test_truncated_transfer_is_rejected_and_nothing_of_it_loads(
     assert "field_count" in cause or "csv_syntax" in cause, cause
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert not con.execute(
-            "select count(*) from raw.police_street_rows where _source_file like '2021-07/%'"
+            "select count(*) from raw.ds__police_uk_street where _source_file like '2021-07/%'"
         ).fetchone()[0]
     _assert_recovered(warehouse, clean)
 
@@ -288,15 +287,14 @@ def test_load_step_retried_loads_nothing_twice(
     clean: tuple[Path, dict[str, str], list], tmp_path: Path
 ) -> None:
     """The DAG's load task run twice (an Airflow retry): the second attempt loads 0 rows."""
-    from csp_audit import pipeline
+    from csp_audit.steps import ingest
 
     region = _copy(clean[0], tmp_path / "region")
     region_file, warehouse = str(region / "region.yaml"), str(tmp_path / "wh" / "warehouse.duckdb")
-    pipeline.prepare_geography(region_file, warehouse)
-    files = pipeline.discover_police(region_file, warehouse)
-    pipeline.validate_police(region_file, warehouse, files)
-    first = pipeline.load_police(warehouse, files)
-    second = pipeline.load_police(warehouse, files)
+    files = ingest.discover(region_file, warehouse, "police_uk_street")
+    ingest.validate(region_file, warehouse, "police_uk_street", files)
+    first = ingest.load(region_file, warehouse, "police_uk_street", files)
+    second = ingest.load(region_file, warehouse, "police_uk_street", files)
     assert first["loaded_rows"] == int(clean[1]["raw_rows"])
     assert second == {"loaded_files": 0, "loaded_rows": 0}
     assert _assert_whole_deliveries(Path(warehouse)) == (len(files), int(clean[1]["raw_rows"]))

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from csp_audit.plan.model import Cycle, DataPlan, Dataset, Geography, Sharing
+from csp_audit.plan.periods import Month
 from csp_audit.sources.landing import (
     LandingConfigError,
     LandingError,
@@ -31,8 +33,6 @@ from csp_audit.sources.landing import (
     landing_root,
     list_deliveries,
 )
-from csp_audit.plan.model import Cycle, DataPlan, Dataset, Geography, Sharing
-from csp_audit.plan.periods import Month
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -92,7 +92,7 @@ def test_late_overdue_and_rejected_deliveries_on_the_board(plan_run: Path) -> No
     board = {
         (a, d, p): s
         for a, d, p, s in _query(
-            plan_run, "select agency, dataset, period, status from staging.stg_agencies__arrival_board"
+            plan_run, "select agency, dataset, period, status from staging.stg_deliveries__arrivals"
         )
     }
     late = next(d for d in defects if "late" in d["defect"])
@@ -115,11 +115,15 @@ def test_rerun_changes_nothing(plan_run: Path) -> None:
             ),
         )
 
-    before = snapshot()
+    from test_end_to_end import mart_checksums
+
+    before = snapshot(), mart_checksums(plan_run / "warehouse.duckdb")
     proc = run_cli("run", "--plan", str(plan_run / "plan.yaml"), "--as-of", AS_OF)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "load fire_incidents: 0 new deliveries" in proc.stdout
-    assert snapshot() == before
+    for dataset in ("police_uk_street", "fire_incidents"):  # police.uk is a dataset like any other
+        assert f"load {dataset}: 0 new deliveries, 0 rows" in proc.stdout
+        assert f"validate {dataset}: " in proc.stdout and " 0 new to the gate" in proc.stdout
+    assert (snapshot(), mart_checksums(plan_run / "warehouse.duckdb")) == before
 
 
 def test_pseudonymised_fields_never_reach_the_warehouse(plan_run: Path) -> None:
@@ -163,7 +167,7 @@ def test_every_planted_defect_is_caught_at_its_severity(plan_run: Path) -> None:
     board = {
         (a, d, p): s
         for a, d, p, s in _query(
-            plan_run, "select agency, dataset, period, status from staging.stg_agencies__arrival_board"
+            plan_run, "select agency, dataset, period, status from staging.stg_deliveries__arrivals"
         )
     }
     for defect in defects:
@@ -219,7 +223,7 @@ def test_latest_delivery_rejected_keeps_last_good_figures_marked_stale(
     figures, marked stale with the file, line and rule; every other dataset stays current."""
     import shutil
 
-    from csp_audit import plan_build
+    from csp_audit.steps import build as steps
 
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(plan_run / "warehouse.duckdb", warehouse)
@@ -237,8 +241,8 @@ def test_latest_delivery_rejected_keeps_last_good_figures_marked_stale(
         )
         con.execute('delete from raw."ds__housing_asb_complaints" where _sha256 = ?', [sha])
         con.execute("delete from raw.deliveries where sha256 = ?", [sha])
-    plan_build.arrival_board(str(plan_run / "plan.yaml"), str(warehouse), AS_OF)
-    plan_build.build_marts(str(plan_run / "plan.yaml"), str(warehouse))
+    steps.arrival_board(str(plan_run / "plan.yaml"), str(warehouse), AS_OF)
+    steps.build_marts(str(plan_run / "plan.yaml"), str(warehouse))
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         freshness = {

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from csp_audit.steps import publish as pub
 from csp_audit.packs.build import PackRelease
 from csp_audit.packs.deliver import DELIVERED, notify_releases
+from csp_audit.steps import publish as pub
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,10 @@ machine: airflow-init (its script verbatim: db migrate, the one-slot pool, the a
 then api-server, scheduler, dag-processor, triggerer and the Celery worker, each with the compose
 environment (hosts, ports and container paths translated), in depends_on order, each waited for with
 its own compose healthcheck. The test then drives the stack the way an operator would, through the
-REST API only: log in, unpause ``csp_audit_police``, trigger it on a small demo region, wait, and
-checks the marts, that a second run changes nothing, and that the tasks ran on the Celery worker.
+REST API only: log in, check that the dag-processor (which reads the region YAML from the region mount)
+yields the region's DAGs wired by their Assets, unpause the police.uk ingest DAG and the audit build,
+trigger them on a small demo region, wait, and check the marts, that a second round changes nothing,
+and that every task ran on the Celery worker.
 
 PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are used when running, else installed from
 Debian and started; the test skips only if that is impossible. It creates its own database and role
@@ -44,8 +46,20 @@ from topology import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
-DAG_ID = "csp_audit_police"
-TASKS = {"resolve_settings", "prepare_geography", "discover", "validate", "load", "dbt_build", "summarise"}
+INGEST = "csp_audit_ingest__police_uk_street"
+BUILD = "csp_audit_build"
+PUBLISH = "csp_audit_publish"
+TASKS = {
+    INGEST: {"resolve_settings", "discover", "validate", "load"},
+    BUILD: {
+        "resolve_settings",
+        "prepare_geography",
+        "arrival_board",
+        "dbt_build",
+        "target_progress",
+        "summarise",
+    },
+}
 RUN_TIMEOUT = 360
 
 
@@ -72,35 +86,39 @@ def _token(topo: Topology) -> str:
     return reply["access_token"]
 
 
-def _dag(topo: Topology, token: str) -> dict | None:
-    try:
-        return topo.http("GET", f"/api/v2/dags/{DAG_ID}", token=token)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise
+def _dags(topo: Topology, token: str, *dag_ids: str) -> dict[str, dict] | None:
+    """The details of every DAG named, or None while the dag-processor has not parsed one of them."""
+    out = {}
+    for dag_id in dag_ids:
+        try:
+            out[dag_id] = topo.http("GET", f"/api/v2/dags/{dag_id}/details", token=token)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+    return out
 
 
-def _trigger(topo: Topology, token: str, conf: dict) -> str:
+def _trigger(topo: Topology, token: str, dag_id: str, conf: dict) -> str:
     run = topo.http(
-        "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf}, token=token
+        "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf}, token=token
     )
     return run["dag_run_id"]
 
 
-def _runs(topo: Topology, token: str) -> list[dict]:
-    return topo.http("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", token=token)["dag_runs"]
+def _runs(topo: Topology, token: str, dag_id: str) -> list[dict]:
+    return topo.http("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)["dag_runs"]
 
 
-def _task_instances(topo: Topology, token: str, run_id: str) -> list[dict]:
-    return topo.http("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", token=token)[
+def _task_instances(topo: Topology, token: str, dag_id: str, run_id: str) -> list[dict]:
+    return topo.http("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", token=token)[
         "task_instances"
     ]
 
 
-def _task_logs(topo: Topology, run_id: str) -> str:
+def _task_logs(topo: Topology, dag_id: str, run_id: str) -> str:
     """The task log files of a run (the airflow-logs volume), last lines of each."""
-    folder = topo.root / "airflow-home" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+    folder = topo.root / "airflow-home" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
     parts = []
     for log in sorted(folder.rglob("*.log")):
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
@@ -108,25 +126,29 @@ def _task_logs(topo: Topology, run_id: str) -> str:
     return "\n".join(parts) or f"(no task logs under {folder})"
 
 
-def _wait_for_run(topo: Topology, token: str, run_id: str) -> dict:
+def _run(topo: Topology, token: str, dag_id: str, conf: dict) -> str:
+    """Trigger a DAG run with ``conf`` and wait for it to succeed; its run id."""
+    run_id = _trigger(topo, token, dag_id, conf)
+
     def finished() -> dict | None:
         topo.check_alive()
-        run = topo.http("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", token=token)
+        run = topo.http("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", token=token)
         return run if run["state"] in ("success", "failed") else None
 
     try:
-        run = wait_for(f"DAG run {run_id}", finished, RUN_TIMEOUT, 2.0)
+        run = wait_for(f"{dag_id} run {run_id}", finished, RUN_TIMEOUT, 2.0)
     except TimeoutError as exc:
-        states = {t["task_id"]: t["state"] for t in _task_instances(topo, token, run_id)}
+        states = {t["task_id"]: t["state"] for t in _task_instances(topo, token, dag_id, run_id)}
         raise AssertionError(
-            f"{exc}\ntask states: {states}\n{_task_logs(topo, run_id)}\n{topo.diagnostics()}"
+            f"{exc}\ntask states: {states}\n{_task_logs(topo, dag_id, run_id)}\n{topo.diagnostics()}"
         ) from exc
     if run["state"] != "success":
-        states = {t["task_id"]: t["state"] for t in _task_instances(topo, token, run_id)}
+        states = {t["task_id"]: t["state"] for t in _task_instances(topo, token, dag_id, run_id)}
         pytest.fail(
-            f"DAG run {run_id} {run['state']}: {states}\n{_task_logs(topo, run_id)}\n{topo.diagnostics()}"
+            f"{dag_id} run {run_id} {run['state']}: {states}\n{_task_logs(topo, dag_id, run_id)}\n"
+            f"{topo.diagnostics()}"
         )
-    return run
+    return run_id
 
 
 # ------------------------------------------------------------------------------------------ data checks
@@ -161,8 +183,8 @@ def _mart_checksums(warehouse: Path) -> dict[str, str]:
         for name in names:
             rows = con.execute(f'select * from audit."{name}" order by all').fetchall()  # noqa: S608
             sums[name] = f"{len(rows)}:{hashlib.sha256(repr(rows).encode()).hexdigest()[:16]}"
-        sums["raw.police_street_rows"] = str(
-            con.execute("select count(*) from raw.police_street_rows").fetchone()[0]
+        sums["raw.ds__police_uk_street"] = str(
+            con.execute("select count(*) from raw.ds__police_uk_street").fetchone()[0]
         )
     return sums
 
@@ -272,47 +294,54 @@ def test_native_environment_matches_the_compose_file(tmp_path: Path) -> None:
 
 def test_demo_region_runs_on_the_celery_worker_through_the_rest_api(topology: Topology) -> None:
     topo = topology
-    region_dir = topo.root / "region"  # the compose file's /data/region
+    region_dir = topo.root / "region"  # the compose file's /data/region: CSP_AUDIT_REGION points into it
     from csp_audit_demo.region import generate_demo_region
 
     region_yaml = generate_demo_region(region_dir, months=3, scale=0.3)
     warehouse = topo.root / "warehouse.duckdb"
     conf = {"region": str(region_yaml), "warehouse": str(warehouse)}
 
+    # with only the region set, the DAG folder yields its ingest DAG, the build and the publish DAG, wired by
+    # Assets: police.uk deliveries -> build -> publish (the dag-processor must read the region to name them)
     token = _token(topo)
-    dag = wait_for(
-        f"DAG {DAG_ID} parsed by the dag-processor", lambda: _dag(topo, token), 180, 2.0, topo.diagnostics
-    )
-    assert dag["is_paused"], "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION: new DAGs start paused"
-    assert (
-        topo.http("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False}, token=token)["is_paused"] is False
-    )
+    dags = wait_for(
+        "the region's DAGs parsed by the dag-processor",
+        lambda: _dags(topo, token, INGEST, BUILD, PUBLISH), 180, 2.0, topo.diagnostics,
+    )  # fmt: skip
+    assert all(d["is_paused"] for d in dags.values()), "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"
+    assert "csp-audit://demo-region/police_uk_street" in json.dumps(dags[BUILD]["asset_expression"])
+    assert "csp-audit://demo-region/audit-build" in json.dumps(dags[PUBLISH]["asset_expression"])
+    for dag_id in (INGEST, BUILD):
+        assert (
+            topo.http("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token=token)["is_paused"]
+            is False
+        )
 
-    # first run, with the region and warehouse in its conf
+    # first round: the region's police.uk files in, then the build, with the region and warehouse in the conf
     started = time.monotonic()
-    first = _trigger(topo, token, conf)
-    _wait_for_run(topo, token, first)
-    topo.timings["run_1"] = time.monotonic() - started
+    first = [(INGEST, _run(topo, token, INGEST, conf)), (BUILD, _run(topo, token, BUILD, conf))]
+    topo.timings["round_1"] = time.monotonic() - started
     _check_marts(warehouse, region_dir)
     after_first = _mart_checksums(warehouse)
 
-    # second run: nothing changes
+    # second round: nothing changes
     started = time.monotonic()
-    second = _trigger(topo, token, conf)
-    _wait_for_run(topo, token, second)
-    topo.timings["run_2"] = time.monotonic() - started
-    assert _mart_checksums(warehouse) == after_first, "a second run changed the marts"
+    second = [(INGEST, _run(topo, token, INGEST, conf)), (BUILD, _run(topo, token, BUILD, conf))]
+    topo.timings["round_2"] = time.monotonic() - started
+    assert _mart_checksums(warehouse) == after_first, "a second round changed the marts"
 
     # every task of every run ran on the Celery worker, through this Redis database and PostgreSQL
     bindings = topo.redis.client(topo.redis_db).keys("_kombu.binding.*")
     assert bindings, f"no Celery queue bindings in Redis db {topo.redis_db}: the worker is not on this broker"
     hostname = socket.gethostname()
     ran = []
-    runs = {r["dag_run_id"]: r["run_type"] for r in _runs(topo, token)}
-    assert runs == {first: "manual", second: "manual"}, f"only the two triggered runs should exist: {runs}"
-    for run_id in (first, second):
-        tis = _task_instances(topo, token, run_id)
-        assert {t["task_id"] for t in tis} == TASKS, run_id
+    for dag_id in (INGEST, BUILD):
+        runs = {r["dag_run_id"]: r["run_type"] for r in _runs(topo, token, dag_id)}
+        expected = {run_id: "manual" for d, run_id in (*first, *second) if d == dag_id}
+        assert runs == expected, f"{dag_id}: only the triggered runs should exist: {runs}"
+    for dag_id, run_id in (*first, *second):
+        tis = _task_instances(topo, token, dag_id, run_id)
+        assert {t["task_id"] for t in tis} == TASKS[dag_id], run_id
         for ti in tis:
             assert ti["state"] == "success", ti
             assert ti["hostname"] == hostname, ti

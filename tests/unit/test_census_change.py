@@ -3,7 +3,7 @@
 The real ``LSOA01_LSOA11_LAD11_lookup_EW_with_CHGIND.csv`` from ../shared/realdata is read once; synthetic
 counts on every 2001 LSOA are restated on 2011 LSOAs with its weights and checked case by case (U, S, M, X)
 and in total.  The 2011 -> 2021 lookup is not in ../shared, so a small file in its published format stands
-in for it.  Also covered: the region YAML key and the raw.geo_apportionment frame plan_build writes.
+in for it.  Also covered: the region YAML key and the raw.geo_apportionment frame the build writes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from csp_audit.config import Apportionment, Region, RegionConfigError, load_region
 from csp_audit.geography import GeographyError, read_lsoa_change, read_lsoa_lookup
-from csp_audit.plan_build import APPORTIONMENT_COLUMNS, _apportionment_weights
+from csp_audit.geography.apportionment import APPORTIONMENT_COLUMNS, apportionment_weights
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 GEO = REALDATA / "geography"
@@ -464,7 +464,7 @@ def test_apportionment_frame_carries_like_for_like(tmp_path: Path) -> None:
         Apportionment("lsoa", 2001, tmp_path / "lookups" / "change.csv", "population"),
         population=pop,
     )
-    frame = _apportionment_weights(region)
+    frame = apportionment_weights(region)
     assert list(frame.columns) == APPORTIONMENT_COLUMNS
     assert frame["like_for_like"].dtype == bool
     rows = {
@@ -478,14 +478,14 @@ def test_apportionment_frame_carries_like_for_like(tmp_path: Path) -> None:
         ("lsoa_2001", "E01000002", "E01032000"): (0.25, "population", True),  # the region's population
         ("lsoa_2001", "E01000002", "E01032001"): (0.75, "population", True),
     }
-    empty = _apportionment_weights(_region(tmp_path))
+    empty = apportionment_weights(_region(tmp_path))
     assert list(empty.columns) == APPORTIONMENT_COLUMNS and empty.empty
 
 
 def test_apportionment_refuses_a_change_lookup_of_other_vintages(tmp_path: Path) -> None:
     change = tmp_path / "lookups" / "change.csv"
     with pytest.raises(GeographyError, match="old codes are LSOA01, not 1991"):
-        _apportionment_weights(_region(tmp_path, Apportionment("lsoa", 1991, change, "population")))
+        apportionment_weights(_region(tmp_path, Apportionment("lsoa", 1991, change, "population")))
     later = _write(tmp_path / "later.csv", HEADER_2021, ROWS_2021)
     with pytest.raises(GeographyError, match="onto LSOA21 codes but the region's LSOA lookup .* is LSOA11"):
-        _apportionment_weights(_region(tmp_path, Apportionment("lsoa", 2011, later, "population")))
+        apportionment_weights(_region(tmp_path, Apportionment("lsoa", 2011, later, "population")))

@@ -7,8 +7,6 @@ validate the file; `config` needs no engine. Elsewhere they skip.
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import os
 import re
 import shlex
@@ -153,19 +151,10 @@ def _dockerfile_copies() -> dict[str, str]:
 
 
 def _warehouse_pool_name() -> str:
-    """csp_audit.audit_dag.WAREHOUSE_POOL, read from the source so the test need not import Airflow."""
-    spec = importlib.util.find_spec("csp_audit.audit_dag")
-    assert spec and spec.origin, "csp_audit.audit_dag not importable; is the package installed?"
-    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "WAREHOUSE_POOL" for t in node.targets
-        ):
-            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                return node.value.value
-    from csp_audit.audit_dag import WAREHOUSE_POOL  # computed value: fall back to the real import
+    """csp_audit.orchestration.pool.POOL (a module without Airflow imports)."""
+    from csp_audit.orchestration.pool import POOL
 
-    return WAREHOUSE_POOL
+    return POOL
 
 
 # --- services and healthchecks ---------------------------------------------------------------------
@@ -346,8 +335,10 @@ def test_data_volumes_are_mounted_into_worker_and_scheduler(compose: dict, servi
             assert source == volume, f"{name} does not mount volume {volume} at {target}"
     worker = _mounts(services["airflow-worker"])
     assert worker["/data/warehouse"][1] == "rw", "the worker writes the warehouse"
-    for name in ("airflow-worker", "airflow-scheduler"):
-        source, mode = _mounts(services[name])["/data/region"]
+    # the dag-processor reads the region (or plan) YAML when it parses the DAG files: without it the
+    # DAG folder yields no ingest or build DAG, and the publish DAG never gets its Asset
+    for name in ("airflow-worker", "airflow-scheduler", "airflow-dag-processor"):
+        source, mode = _mounts(services[name]).get("/data/region", ("", ""))
         assert mode == "ro" and "region" in source, f"{name}: mount the region folder read-only"
 
 

@@ -20,11 +20,11 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from csp_audit_demo.agencies import generate_agency_deliveries
-from csp_audit_demo.region import generate_demo_region
 from csp_audit.plan import DataPlan, Dataset, load_plan
-from csp_audit_demo.plan import write_demo_plan
 from csp_audit.plan.periods import Period
+from csp_audit_demo.agencies import generate_agency_deliveries
+from csp_audit_demo.plan import write_demo_plan
+from csp_audit_demo.region import generate_demo_region
 
 MONTHS = 12
 WD15 = "lookups/WD15_LSOA11_weights.csv"

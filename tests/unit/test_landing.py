@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.io import attach
+from csp_audit.plan.model import Cycle, DataPlan, Dataset, Geography, Sharing
+from csp_audit.plan.periods import Month
 from csp_audit.sources.landing import (
     LandedFile,
     LandingConfigError,
@@ -27,8 +29,6 @@ from csp_audit.sources.landing import (
     printable,
     unsafe_name,
 )
-from csp_audit.plan.model import Cycle, DataPlan, Dataset, Geography, Sharing
-from csp_audit.plan.periods import Month
 from fsspec.implementations.local import LocalFileSystem
 
 

@@ -18,11 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
-from csp_audit_demo.region import generate_demo_region
 from csp_audit.cli.plan import add_plan_commands
-from csp_audit_demo.plan import write_demo_plan
 from csp_audit.plan.model import DataPlan, PlanError, load_plan
-from csp_audit.requests.letters import render_requests, write_csv, write_markdown
 from csp_audit.requests.arrivals import (
     BoardRow,
     arrival_board,
@@ -33,6 +30,9 @@ from csp_audit.requests.arrivals import (
     unmatched,
     write_board_html,
 )
+from csp_audit.requests.letters import render_requests, write_csv, write_markdown
+from csp_audit_demo.plan import write_demo_plan
+from csp_audit_demo.region import generate_demo_region
 
 ALL_CSPS = ["E22990001", "E22990002", "E22990003", "E22990004", "E22990005"]
 NORTHSHIRE_CSPS = ["E22990001", "E22990002", "E22990003"]

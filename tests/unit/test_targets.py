@@ -17,10 +17,10 @@ from typing import Any
 import duckdb
 import pytest
 import yaml
+from csp_audit.cli.targets import add_targets_commands
 from csp_audit.targets import (
     Problem,
     RegisterError,
-    add_targets_commands,
     check_register,
     judge,
     load_register,
@@ -469,8 +469,9 @@ def test_progress_table_is_idempotent_and_typed(tmp_path: Path) -> None:
     write_progress(wh, folder)
     with duckdb.connect(str(wh)) as con:
         first = con.execute("select * from audit.target_progress order by all").fetchall()
-        types = dict(con.execute("select column_name, data_type from information_schema.columns "
-                                 "where table_name = 'target_progress' order by ordinal_position").fetchall())  # fmt: skip
+        types = dict(con.execute("select column_name, data_type from information_schema.columns where "
+                                 "table_schema = 'raw' and table_name = 'target_progress' order by ordinal_position").fetchall())  # fmt: skip
+        assert con.execute("select * from raw.target_progress order by all").fetchall() == first
     write_progress(wh, folder)
     with duckdb.connect(str(wh)) as con:
         assert con.execute("select * from audit.target_progress order by all").fetchall() == first

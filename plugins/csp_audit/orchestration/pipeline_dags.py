@@ -57,6 +57,12 @@ def _run_settings() -> dict[str, Any]:
     )
 
 
+def _handed_on(settings: dict[str, str]) -> dict[str, str]:
+    """What a DAG run on this one's Asset needs to know: the warehouse and the plan (or region)."""
+    given = "region" if settings.get("region") == settings["plan"] else "plan"
+    return {"warehouse": settings["warehouse"], given: settings["plan"]}
+
+
 def ingest_dag(plan_name: str, dataset_id: str, description: str) -> Any:
     asset = dataset_asset(plan_name, dataset_id)
 
@@ -91,7 +97,10 @@ def ingest_dag(plan_name: str, dataset_id: str, description: str) -> Any:
             from csp_audit.steps import ingest as steps
 
             result = steps.load(settings["plan"], settings["warehouse"], dataset_id, files)
-            context["outlet_events"][asset].extra = {k: v for k, v in result.items() if isinstance(v, int)}
+            # the build runs on this Asset without a conf: it reads what was loaded, and where, from here
+            context["outlet_events"][asset].extra = _handed_on(settings) | {
+                k: v for k, v in result.items() if isinstance(v, int)
+            }
             return result
 
         settings = resolve_settings()
@@ -155,9 +164,7 @@ def build_dag(plan_name: str, dataset_ids: list[str], due_days: list[int]) -> An
 
             result = steps.summarise(settings["plan"], settings["warehouse"])
             # the publish DAG (csp_audit_publish) is scheduled on this Asset and reads these settings
-            given = "region" if settings.get("region") == settings["plan"] else "plan"
-            context["outlet_events"][build_asset].extra = {"warehouse": settings["warehouse"],
-                                                           given: settings["plan"]}  # fmt: skip
+            context["outlet_events"][build_asset].extra = _handed_on(settings)
             return result
 
         settings = resolve_settings()

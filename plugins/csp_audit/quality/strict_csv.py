@@ -138,8 +138,9 @@ def read_files(
     header: Sequence[str],
     *,
     rule_prefix: str = "contract",
+    temporary: bool = False,
 ) -> dict[int, FileRejected]:
-    """Read ``files`` into ``table``; the files refused, by index.
+    """Read ``files`` into ``table`` (a temporary table with ``temporary``); the files refused, by index.
 
     ``table`` gets ``_file``, ``row_number`` (1 = the first record after the header) and one text column
     per header name, holding the records of every file that read cleanly and nothing of the others.
@@ -169,7 +170,7 @@ def read_files(
         found = verdicts.get(item.index)
         if item.index in broken or found is not None:
             refused[item.index] = _diagnose(item, header, rule_prefix, found, broken.get(item.index))
-    _keep_accepted(con, table, header, [i for i in by_index if i not in refused])
+    _keep_accepted(con, table, header, [i for i in by_index if i not in refused], temporary=temporary)
     for name in ("_csv_records", "_csv_rejects", "_csv_paths", "_csv_files", "_csv_accepted"):
         con.execute(f"drop table if exists {name}")
     return refused
@@ -240,7 +241,7 @@ def _verdicts(con: duckdb.DuckDBPyConnection, header: Sequence[str]) -> dict[int
 
 
 def _keep_accepted(
-    con: duckdb.DuckDBPyConnection, table: str, header: Sequence[str], accepted: list[int]
+    con: duckdb.DuckDBPyConnection, table: str, header: Sequence[str], accepted: list[int], *, temporary: bool
 ) -> None:
     """The records of the accepted files, the header record left out, as ``table``."""
     con.execute("create or replace temp table _csv_accepted (_file bigint)")
@@ -251,7 +252,7 @@ def _keep_accepted(
     )
     con.execute(
         f"""
-        create or replace table {table} as
+        create or replace {"temp " if temporary else ""}table {table} as
         with firsts as (
             select _file, min(ordinality) as first_record from _csv_records
             where _file in (select _file from _csv_accepted) group by _file
@@ -331,5 +332,21 @@ def _mixed_line_endings(data: bytes) -> int | None:
     return len(re.findall(rb"\r\n|\r|\n", data[: found.start()])) + 1
 
 
-def describe(refused: dict[int, FileRejected]) -> list[dict[str, Any]]:
-    return [{"line": r.line, "rule": r.rule, "detail": r.detail} for r in refused.values()]
+def read_one(
+    path: Path, source_file: str, header: Sequence[str], *, rule_prefix: str = "contract"
+) -> list[dict[str, Any]]:
+    """One file read exactly as the gate reads it: its records as dicts (``row_number`` and each header
+    name; an empty field is None), or FileRejected. For checks and tools, never for the data path."""
+    con = duckdb.connect()
+    try:
+        refused = read_files(
+            con, "_one", [CsvFile(0, Path(path), source_file)], header, rule_prefix=rule_prefix
+        )
+        if refused:
+            raise refused[0]
+        names = ["row_number", *header]
+        columns = ", ".join(quote_ident(n) for n in names)
+        rows = con.execute(f"select {columns} from _one order by row_number").fetchall()  # noqa: S608
+        return [dict(zip(names, row, strict=True)) for row in rows]
+    finally:
+        con.close()

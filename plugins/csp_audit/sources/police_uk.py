@@ -117,3 +117,10 @@ def discover(root: Path, plan: DataPlan | None = None) -> list[Delivery]:
             )
         )
     return found
+
+
+def read_file(path: Path, source_file: str) -> list[dict[str, object]]:
+    """One street file read as the gate reads it (rows as dicts, or FileRejected naming line and rule)."""
+    from csp_audit.quality.strict_csv import read_one
+
+    return read_one(path, source_file, HEADER, rule_prefix=FORMAT)

@@ -122,6 +122,7 @@ def load(plan_file: str, warehouse_file: str, dataset_id: str, files: list[dict[
 
         pads = key_pads(pseudonymisation_key())
     loaded_files = loaded_rows = 0
+    loaded_now: set[str] = set()
     with warehouse.connect(Path(warehouse_file)) as con:
         warehouse.ensure_dataset_table(con, dataset_id, header)
         accepted = dict(con.execute(
@@ -129,6 +130,10 @@ def load(plan_file: str, warehouse_file: str, dataset_id: str, files: list[dict[
             [dataset_id]).fetchall())  # fmt: skip
         present = warehouse.loaded(con)
         for item in (Delivery.from_dict(f) for f in files):
+            if item.sha256 in present and item.sha256 in loaded_now:
+                progress(
+                    f"load {dataset_id}: {item.source_file} has the same content as a file already loaded; skipped"
+                )
             if item.sha256 not in accepted or item.sha256 in present:
                 continue
             copy = parsed_copy(warehouse_file, item.sha256)
@@ -136,7 +141,8 @@ def load(plan_file: str, warehouse_file: str, dataset_id: str, files: list[dict[
                 rows: tuple[str, list[Any]] = ("read_parquet(?)", [str(copy)])
             else:  # validated in an earlier run whose copy is gone: read the file again, as strictly
                 refused = read_files(con, "_reread", [CsvFile(0, Path(item.path), item.source_file)], header,
-                                     rule_prefix=police_uk.FORMAT if dataset.id == police_uk.DATASET else "contract")  # fmt: skip
+                                     rule_prefix=police_uk.FORMAT if dataset.id == police_uk.DATASET else "contract",
+                                     temporary=True)  # fmt: skip
                 if refused:
                     raise RuntimeError(
                         f"{item.source_file} no longer reads as it did when validated: {refused[0]}"
@@ -146,10 +152,10 @@ def load(plan_file: str, warehouse_file: str, dataset_id: str, files: list[dict[
                                        rows_read=accepted[item.sha256],
                                        pseudonymised=dataset.sharing.pseudonymise, key_pads=pads):  # fmt: skip
                 present.add(item.sha256)
+                loaded_now.add(item.sha256)
                 loaded_files += 1
                 loaded_rows += accepted[item.sha256]
             con.execute("drop table if exists _reread")
             copy.unlink(missing_ok=True)
-    progress(f"load {dataset_id}: {loaded_files} new deliveries, {loaded_rows} rows; {len(present) - loaded_files} "
-             "deliveries already loaded")  # fmt: skip
+    progress(f"load {dataset_id}: {loaded_files} new deliveries, {loaded_rows} rows")
     return {"loaded_files": loaded_files, "loaded_rows": loaded_rows}

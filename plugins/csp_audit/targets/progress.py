@@ -367,6 +367,7 @@ def write_progress(warehouse_file: str | Path, targets: str | Path | list[Path] 
                     con.register("_progress", data.astype(object).where(data.notna(), None))
                     con.execute(f"insert into {table} select {casts} from _progress")  # noqa: S608 - fixed names
                     con.unregister("_progress")
+            _publish_views(con)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -374,3 +375,27 @@ def write_progress(warehouse_file: str | Path, targets: str | Path | list[Path] 
     finally:
         con.close()
     return frame
+
+
+def _publish_views(con: duckdb.DuckDBPyConnection) -> None:
+    """``audit.target_progress`` and ``audit.target_checks`` show the raw tables just written.
+
+    dbt defines both as views (models/marts/strategy/, with docs and contracts); where the warehouse was
+    built before they were views (they were tables then) or not by dbt at all, the same views are made
+    here so ``targets progress`` always leaves the audit schema current.
+    """
+    con.execute("create schema if not exists audit")
+    for audit_table, raw_table, columns in (
+        (TABLE, RAW_TABLE, COLUMNS),
+        (CHECKS_TABLE, RAW_CHECKS_TABLE, CHECK_COLUMNS),
+    ):
+        name = audit_table.split(".", 1)[1]
+        kind = con.execute(
+            "select table_type from information_schema.tables where table_schema = 'audit' and table_name = ?",
+            [name],
+        ).fetchone()
+        if kind is not None and kind[0] == "VIEW":
+            continue
+        if kind is not None:
+            con.execute(f"drop table {audit_table}")
+        con.execute(f"create view {audit_table} as select {', '.join(columns)} from {raw_table}")  # noqa: S608
