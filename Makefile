@@ -55,7 +55,8 @@ SCALE ?= month
 bench: venv
 	$(BIN)/python bench/run_bench.py --scale $(SCALE)
 
-## make airflow: `airflow standalone` with this project's DAGs (UI on http://localhost:8080)
+## make airflow: `airflow standalone` with this project's DAGs (UI on http://localhost:8080); defaults: the demo's
+## plan and region (run `make demo` first), its own warehouse
 airflow: venv
 	@mkdir -p $(AIRFLOW_HOME_DIR)
 	PATH="$(CURDIR)/$(BIN):$$PATH" \
@@ -63,8 +64,10 @@ airflow: venv
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	AIRFLOW__CORE__PARALLELISM=4 \
+	CSP_AUDIT_PLAN=$${CSP_AUDIT_PLAN:-$(CURDIR)/$(OUT)/plan.yaml} \
 	CSP_AUDIT_REGION=$${CSP_AUDIT_REGION:-$(CURDIR)/$(OUT)/region.yaml} \
 	CSP_AUDIT_WAREHOUSE=$${CSP_AUDIT_WAREHOUSE:-$(CURDIR)/$(OUT)/airflow-warehouse.duckdb} \
+	CSP_AUDIT_PSEUDONYMISATION_KEY=$${CSP_AUDIT_PSEUDONYMISATION_KEY:-$$(cat $(OUT)/.secrets/pseudonymisation.key 2>/dev/null)} \
 	sh -c 'airflow db migrate >/dev/null && \
 	       airflow pools set duckdb_warehouse 1 "DuckDB single writer" >/dev/null && \
 	       echo "Log in at http://localhost:8080 as admin; password in $(AIRFLOW_HOME_DIR)/simple_auth_manager_passwords.json.generated" && \

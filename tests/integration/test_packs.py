@@ -610,7 +610,7 @@ def test_strategy_section_says_plainly_when_there_is_nothing(world: World, tmp_p
     warehouse = tmp_path / "bare.duckdb"
     shutil.copyfile(world.warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("delete from audit.target_progress")
+        con.execute("delete from raw.target_progress")  # audit.target_progress is a view of it
         for table in ("consultation_concerns", "consultation_safety", "concern_vs_recorded"):
             con.execute(f"drop table audit.{table}")
     code = world.first

@@ -33,7 +33,7 @@ DEMO_CSPS = ["E22990001", "E22990002", "E22990003", "E22990004", "E22990005"]
 @pytest.fixture(scope="module")
 def strategy_warehouse(demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from csp_audit.config import load_region
-    from csp_audit.pipeline import dbt_variables
+    from csp_audit.steps.build import dbt_variables
     from csp_audit.warehouse.dbt_runner import dbt_build
 
     copy = tmp_path_factory.mktemp("strategy") / "warehouse.duckdb"
