@@ -22,7 +22,8 @@ categories as (
 
 select b.partnership_code, b.dataset, b.category, b.period_start, 'levels' as failure
 from by_level as b
-where abs(b.partnership_incidents - b.ward_incidents) > 0.01
+where
+    abs(b.partnership_incidents - b.ward_incidents) > 0.01
     or abs(b.partnership_incidents - b.lsoa_incidents) > 0.01
 union all
 select c.partnership_code, c.dataset, 'All', c.period_start, 'categories'

@@ -19,6 +19,7 @@ rates as (
 select *
 from fact as f
 full outer join rates as r using (partnership_code, dataset, period_start)
-where f.incidents is null
+where
+    f.incidents is null
     or r.incidents is null
     or abs(f.incidents - r.incidents) > 0.01

@@ -5,5 +5,6 @@ select distinct f.category
 from {{ ref('int_incidents_harmonised') }} as f
 left join {{ ref('crime_severity_weights') }} as w
     on w.category = f.category
-where f.dataset = 'police_uk_street'
+where
+    f.dataset = 'police_uk_street'
     and w.category is null

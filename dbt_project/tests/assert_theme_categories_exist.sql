@@ -7,8 +7,10 @@ with loaded as (
 
 select t.theme, t.dataset, t.category
 from {{ ref('theme_definitions') }} as t
-where t.category <> 'All'
+where
+    t.category <> 'All'
     and t.dataset in (select dataset from loaded)
     and not exists (
-        select 1 from loaded as l where l.dataset = t.dataset and l.category ilike t.category
+        select 1 from loaded as l
+        where l.dataset = t.dataset and l.category ilike t.category
     )

@@ -10,48 +10,58 @@
   count (so they are never placed as incidents) and feed the consultation marts instead.
 -#}
 with unioned as (
-    select 'fire_incidents' as dataset, delivery_sha256, source_file, row_number, "month", area_code,
-           fire_category || ': ' || property_type as category, incidents as count_value,
-           concat_ws('|', "month", area_code, fire_category, property_type) as row_key
+    select
+        'fire_incidents' as dataset, delivery_sha256, source_file, row_number, "month", area_code,
+        fire_category || ': ' || property_type as category, incidents as count_value,
+        concat_ws('|', "month", area_code, fire_category, property_type) as row_key
     from {{ ref('stg_agencies__fire_incidents') }}
     union all
-    select 'ed_assaults', delivery_sha256, source_file, row_number, date_trunc('month', incident_date), area_code,
-           means_of_assault, 1,
-           concat_ws('|', patient_pseudonym, incident_date, incident_time, arrival_at, row_number)
+    select
+        'ed_assaults', delivery_sha256, source_file, row_number, date_trunc('month', incident_date), area_code,
+        means_of_assault, 1,
+        concat_ws('|', patient_pseudonym, incident_date, incident_time, arrival_at, row_number)
     from {{ ref('stg_agencies__ed_assaults') }}
     union all
-    select 'la_asb_reports', delivery_sha256, source_file, row_number, "month", area_code,
-           report_type || coalesce(': ' || report_category, ''), reports,
-           concat_ws('|', "month", area_code, report_type, report_category)
+    select
+        'la_asb_reports', delivery_sha256, source_file, row_number, "month", area_code,
+        report_type || coalesce(': ' || report_category, ''), reports,
+        concat_ws('|', "month", area_code, report_type, report_category)
     from {{ ref('stg_agencies__la_asb_reports') }}
     union all
-    select 'yot_first_time_entrants', delivery_sha256, source_file, row_number, quarter_start, area_code,
-           'First-time entrants ' || age_band, first_time_entrants,
-           concat_ws('|', quarter_start, area_code, age_band)
+    select
+        'yot_first_time_entrants', delivery_sha256, source_file, row_number, quarter_start, area_code,
+        'First-time entrants ' || age_band, first_time_entrants,
+        concat_ws('|', quarter_start, area_code, age_band)
     from {{ ref('stg_agencies__yot_first_time_entrants') }}
     union all
-    select 'probation_caseload', delivery_sha256, source_file, row_number, quarter_start, area_code,
-           offence_group, caseload, concat_ws('|', quarter_start, area_code, offence_group)
+    select
+        'probation_caseload', delivery_sha256, source_file, row_number, quarter_start, area_code,
+        offence_group, caseload, concat_ws('|', quarter_start, area_code, offence_group)
     from {{ ref('stg_agencies__probation_caseloads') }}
     union all
-    select 'housing_asb_complaints', delivery_sha256, source_file, row_number, "month", lsoa_code,
-           complaint_category, complaints, concat_ws('|', "month", lsoa_code, complaint_category)
+    select
+        'housing_asb_complaints', delivery_sha256, source_file, row_number, "month", lsoa_code,
+        complaint_category, complaints, concat_ws('|', "month", lsoa_code, complaint_category)
     from {{ ref('stg_agencies__housing_asb_complaints') }}
     union all
-    select 'consultation_survey', delivery_sha256, source_file, row_number, date_trunc('month', response_date),
-           area_code, top_concern_1, cast(null as bigint), concat_ws('|', response_pseudonym, row_number)
+    select
+        'consultation_survey', delivery_sha256, source_file, row_number, date_trunc('month', response_date),
+        area_code, top_concern_1, cast(null as bigint), concat_ws('|', response_pseudonym, row_number)
     from {{ ref('stg_agencies__consultation_responses') }}
 ),
+
 failures as (
     select delivery_sha256, row_number, string_agg(distinct rule, ';' order by rule) as rules
     from {{ ref('stg_deliveries__row_failures') }}
     group by all
 ),
+
 placeable as (
     select distinct p.dataset, w.area_code
     from {{ ref('stg_plan__datasets') }} as p
     inner join {{ ref('int_apportionment_weights_normalised') }} as w on w.geography_key = p.geography_key
 ),
+
 tagged as (
     select
         u.*,
@@ -66,6 +76,7 @@ tagged as (
     left join failures as f using (delivery_sha256, row_number)
     left join placeable as pl on pl.dataset = u.dataset and pl.area_code = u.area_code
 )
+
 select
     dataset, agency, period, delivery_sha256, source_file, row_number,
     "month", area_code, category, count_value,

@@ -29,53 +29,64 @@ with lsoa_vintage as (
     select '20' || vintage as v from {{ ref('stg_geography__vintages') }}
     where "lookup" = 'lsoa_lookup' and "level" = 'lsoa'
 ),
+
 ward_vintage as (
     select '20' || vintage as v from {{ ref('stg_geography__vintages') }}
     where "lookup" = 'lsoa_lookup' and "level" = 'ward'
 ),
+
 lad_vintage as (
     select '20' || vintage as v from {{ ref('stg_geography__vintages') }}
     where "lookup" = 'lsoa_lookup' and "level" = 'lad'
 ),
+
 lsoas as (
     select l.*, p.population
     from {{ ref('stg_geography__lsoas') }} as l
     left join {{ ref('stg_geography__populations') }} as p using (lsoa_code)
 ),
+
 -- the lookup's own like-for-like flag (raw.geo_apportionment written before it existed has none)
 lookup_flags as (
-{%- if has_like_for_like %}
+    {%- if has_like_for_like %}
     select geography as geography_key, upper(area_code) as area_code, lsoa_code,
            bool_and(coalesce(cast(like_for_like as boolean), true)) as like_for_like
     from {{ apportionment_source }}
     group by all
 {%- else %}
-    select cast(null as varchar) as geography_key, cast(null as varchar) as area_code,
-           cast(null as varchar) as lsoa_code, cast(null as boolean) as like_for_like
-    where false
-{%- endif %}
+        select
+            cast(null as varchar) as geography_key, cast(null as varchar) as area_code,
+            cast(null as varchar) as lsoa_code, cast(null as boolean) as like_for_like
+        where false
+    {%- endif %}
 ),
+
 weights as (
-    select 'lsoa_' || (select v from lsoa_vintage) as geography_key, lsoa_code as area_code, lsoa_code,
-           1.0 as weight, 'identity' as basis, 'identity' as kind, true as like_for_like
+    select
+        'lsoa_' || (select v from lsoa_vintage) as geography_key, lsoa_code as area_code, lsoa_code,
+        1.0 as weight, 'identity' as basis, 'identity' as kind, true as like_for_like
     from lsoas
     union all
-    select 'ward_' || (select v from ward_vintage), ward_code, lsoa_code,
-           coalesce(population, 1), case when population is null then 'equal' else 'population' end,
-           'region_lookup', true
+    select
+        'ward_' || (select v from ward_vintage), ward_code, lsoa_code,
+        coalesce(population, 1), case when population is null then 'equal' else 'population' end,
+        'region_lookup', true
     from lsoas
     union all
-    select 'local_authority_' || (select v from lad_vintage), lad_code, lsoa_code,
-           coalesce(population, 1), case when population is null then 'equal' else 'population' end,
-           'region_lookup', true
+    select
+        'local_authority_' || (select v from lad_vintage), lad_code, lsoa_code,
+        coalesce(population, 1), case when population is null then 'equal' else 'population' end,
+        'region_lookup', true
     from lsoas
     union all
-    select a.geography_key, a.area_code, a.lsoa_code, a.weight, a.basis,
-           case when a.geography_key like 'lsoa_%' then 'census_change' else 'apportionment_lookup' end,
-           coalesce(f.like_for_like, true)
+    select
+        a.geography_key, a.area_code, a.lsoa_code, a.weight, a.basis,
+        case when a.geography_key like 'lsoa_%' then 'census_change' else 'apportionment_lookup' end,
+        coalesce(f.like_for_like, true)
     from {{ ref('stg_geography__apportionment_weights') }} as a
     left join lookup_flags as f using (geography_key, area_code, lsoa_code)
 ),
+
 normalised as (
     select
         geography_key, area_code, lsoa_code, basis, weight,
@@ -85,6 +96,7 @@ normalised as (
     from weights
     where weight > 0
 )
+
 select
     n.geography_key, n.area_code, n.lsoa_code, n.basis, n.weight, n.share, n.lsoas_in_area,
     case

@@ -19,9 +19,9 @@ select
     lsoa_code
 from lsoas
 union all
-select 'ward', ward_code, ward_name, ward_code, partnership_code, partnership_name, lsoa_code
+select 'ward', ward_code, ward_name, ward_code, partnership_code, partnership_name, lsoa_code  -- noqa: AL08
 from lsoas
 where ward_code is not null
 union all
-select 'lsoa', lsoa_code, lsoa_name, ward_code, partnership_code, partnership_name, lsoa_code
+select 'lsoa', lsoa_code, lsoa_name, ward_code, partnership_code, partnership_name, lsoa_code  -- noqa: AL08
 from lsoas

@@ -28,9 +28,11 @@ responses as (
         lower(trim(r.feel_safe_night)) as feel_safe_night
     from {{ ref('stg_agencies__consultation_responses') }} as r
     inner join {{ ref('int_agency_rows_classified') }} as c
-        on c.delivery_sha256 = r.delivery_sha256
-        and c.row_number = r.row_number
-    where c.dataset = 'consultation_survey'
+        on
+            c.delivery_sha256 = r.delivery_sha256
+            and c.row_number = r.row_number
+    where
+        c.dataset = 'consultation_survey'
         and c.row_status = 'counted'
         and r.response_date is not null
 ),
@@ -43,8 +45,9 @@ placed as (
         sum(w.share) as weight
     from responses as r
     inner join {{ ref('int_apportionment_weights_normalised') }} as w
-        on w.area_code = r.area_code
-        and w.geography_key in (select geography_key from survey_geography)
+        on
+            w.area_code = r.area_code
+            and w.geography_key in (select geography_key from survey_geography)
     where w.in_region
     group by r.delivery_sha256, r.row_number, w.partnership_code
 )
@@ -65,8 +68,9 @@ select
     r.feel_safe_night
 from responses as r
 inner join placed as p
-    on p.delivery_sha256 = r.delivery_sha256
-    and p.row_number = r.row_number
+    on
+        p.delivery_sha256 = r.delivery_sha256
+        and p.row_number = r.row_number
 inner join {{ ref('stg_geography__region_partnerships') }} as rp
     on rp.partnership_code = p.partnership_code
 where p.weight > 0

@@ -57,6 +57,7 @@ area_counts as (
     from lsoa_counts as c
     inner join {{ ref('int_area_lsoas') }} as a
         on a.lsoa_code = c.lsoa_code
+    -- noqa: disable=PRS,LT02 (sqlfluff's DuckDB dialect does not parse grouping sets; to the end of the file)
     group by grouping sets (
         (a.area_type, a.area_code, a.partnership_code, c.dataset, c."month", c.category),
         (a.area_type, a.area_code, a.partnership_code, c.dataset, c."month")
@@ -85,10 +86,11 @@ left join grains as g
 inner join categories as k
     on k.dataset = m.dataset
 left join area_counts as n
-    on n.area_type = a.area_type
-    and n.area_code = a.area_code
-    and n.partnership_code = a.partnership_code
-    and n.dataset = k.dataset
-    and n.category = k.category
-    and n."month" = m."month"
+    on
+        n.area_type = a.area_type
+        and n.area_code = a.area_code
+        and n.partnership_code = a.partnership_code
+        and n.dataset = k.dataset
+        and n.category = k.category
+        and n."month" = m."month"
 order by a.partnership_code, a.area_type, a.area_code, k.dataset, k.category, m."month"

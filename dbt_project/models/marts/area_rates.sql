@@ -51,7 +51,8 @@ select
     cast(round(1000.0 * y.incidents / nullif(p.population, 0), 3) as double) as rate_per_1000
 from yearly as y
 left join populations as p
-    on p.area_type = y.area_type
-    and p.area_code = y.area_code
-    and p.partnership_code = y.partnership_code
+    on
+        p.area_type = y.area_type
+        and p.area_code = y.area_code
+        and p.partnership_code = y.partnership_code
 order by y.partnership_code, y.area_type, y.area_code, y.dataset, y.category, y.period_start

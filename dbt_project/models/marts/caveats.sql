@@ -15,7 +15,8 @@ with stale as (
 ),
 
 spine as (
-    select partnership_code, partnership_name, dataset, audit_year, period_start, period_end,
+    select
+        partnership_code, partnership_name, dataset, audit_year, period_start, period_end,
         months_covered, incidents, population
     from {{ ref('area_rates') }}
     where area_type = 'partnership' and category = 'All'
@@ -55,7 +56,7 @@ force_months as (
         agency,
         period_month,
         count(*) filter (where row_status = 'unlocated')
-            / nullif(count(*) filter (where row_status in ('counted', 'unlocated', 'outside_region')), 0)
+        / nullif(count(*) filter (where row_status in ('counted', 'unlocated', 'outside_region')), 0)
             as share_unlocated
     from police_rows
     group by all
@@ -111,16 +112,19 @@ uncovered as (
         s.period_start,
         string_agg(strftime(m.month_start, '%Y-%m'), ', ' order by m.month_start) as months_not_covered
     from spine as s
-    cross join lateral (
-        select unnest(generate_series(s.period_start, s.period_end, interval 1 month)) as month_start
-    ) as m
-    where not exists (
-        select 1
-        from covered as c
-        where c.partnership_code = s.partnership_code
-            and c.dataset = s.dataset
-            and c.month_start = cast(m.month_start as date)
-    )
+    cross join
+        lateral (  -- noqa: ST05
+            select unnest(generate_series(s.period_start, s.period_end, interval 1 month)) as month_start
+        ) as m
+    where
+        not exists (
+            select 1
+            from covered as c
+            where
+                c.partnership_code = s.partnership_code
+                and c.dataset = s.dataset
+                and c.month_start = cast(m.month_start as date)
+        )
     group by all
 ),
 
@@ -165,24 +169,36 @@ select
     cast(rows_quarantined as bigint) as rows_quarantined,
     cast(region_rows_quarantined as bigint) as region_rows_quarantined,
     stale_inputs,
-    coalesce(nullif(concat_ws('; ',
+    coalesce(nullif(concat_ws(
+        '; ',
         case when stale_inputs is not null then 'Stale inputs (last good figures shown): ' || stale_inputs end,
-        case when months_covered < 12 then
-            'Part year: ' || months_covered || ' of 12 months covered (not covered: ' || months_not_covered || ')'
+        case
+            when months_covered < 12 then
+                'Part year: ' || months_covered || ' of 12 months covered (not covered: ' || months_not_covered || ')'
         end,
         case when population is null then 'No population for every LSOA: rates per 1,000 not computed' end,
-        case when share_apportioned > 0 then
-            printf('%.1f%% of incidents apportioned to LSOAs from a coarser area (estimated placement)', 100 * share_apportioned)
+        case
+            when share_apportioned > 0 then
+                printf(
+                    '%.1f%% of incidents apportioned to LSOAs from a coarser area (estimated placement)',
+                    100 * share_apportioned
+                )
         end,
-        case when share_unlocated >= 0.001 then
-            printf('About %.1f%% of the supplying force records had no location and are counted in no partnership',
-                100 * share_unlocated)
+        case
+            when share_unlocated >= 0.001 then
+                printf(
+                    'About %.1f%% of the supplying force records had no location and are counted in no partnership',
+                    100 * share_unlocated
+                )
         end,
-        case when rows_quarantined > 0 then
-            rows_quarantined || ' quarantined rows with an LSOA in this partnership are not counted'
+        case
+            when rows_quarantined > 0 then
+                rows_quarantined || ' quarantined rows with an LSOA in this partnership are not counted'
         end,
-        case when region_rows_quarantined > 0 then
-            region_rows_quarantined || ' rows quarantined across the region''s files in the year (see audit.quarantined_rows)'
+        case
+            when region_rows_quarantined > 0 then
+                region_rows_quarantined
+                || ' rows quarantined across the region''s files in the year (see audit.quarantined_rows)'
         end
     ), ''), 'No caveats identified') as caveat
 from assembled

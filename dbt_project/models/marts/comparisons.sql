@@ -66,10 +66,11 @@ comparators as (
         o.months_covered = r.months_covered as coverage_matches
     from ranked as r
     inner join partnerships as o
-        on o.dataset = r.dataset
-        and o.category = r.category
-        and o.period_start = r.period_start
-        and o.partnership_code <> r.partnership_code
+        on
+            o.dataset = r.dataset
+            and o.category = r.category
+            and o.period_start = r.period_start
+            and o.partnership_code <> r.partnership_code
     union all
     select
         r.partnership_code,
@@ -84,13 +85,15 @@ comparators as (
         bool_and(o.months_covered = r.months_covered)
     from ranked as r
     inner join {{ ref('peer_groups') }} as g
-        on g.peer_group = r.peer_group
-        and g.partnership_code <> r.partnership_code
+        on
+            g.peer_group = r.peer_group
+            and g.partnership_code <> r.partnership_code
     inner join partnerships as o
-        on o.partnership_code = g.partnership_code
-        and o.dataset = r.dataset
-        and o.category = r.category
-        and o.period_start = r.period_start
+        on
+            o.partnership_code = g.partnership_code
+            and o.dataset = r.dataset
+            and o.category = r.category
+            and o.period_start = r.period_start
     where o.rate is not null
     group by r.partnership_code, r.dataset, r.category, r.period_start, r.peer_group, r.months_covered
     union all
@@ -107,9 +110,10 @@ comparators as (
         g.min_months = r.months_covered and g.max_months = r.months_covered
     from ranked as r
     inner join region as g
-        on g.dataset = r.dataset
-        and g.category = r.category
-        and g.period_start = r.period_start
+        on
+            g.dataset = r.dataset
+            and g.category = r.category
+            and g.period_start = r.period_start
 )
 
 select
@@ -136,8 +140,9 @@ select
     c.coverage_matches
 from ranked as r
 inner join comparators as c
-    on c.partnership_code = r.partnership_code
-    and c.dataset = r.dataset
-    and c.category = r.category
-    and c.period_start = r.period_start
+    on
+        c.partnership_code = r.partnership_code
+        and c.dataset = r.dataset
+        and c.category = r.category
+        and c.period_start = r.period_start
 order by r.partnership_code, r.dataset, r.category, r.period_start, c.comparator_type, c.comparator_code

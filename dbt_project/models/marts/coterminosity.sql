@@ -6,6 +6,7 @@ with fact as (
     select partnership_code, dataset, agency, method, incidents
     from {{ ref('int_incidents_harmonised') }}
 ),
+
 per_partnership as (
     select
         partnership_code, dataset,
@@ -14,35 +15,43 @@ per_partnership as (
     from fact
     group by all
 ),
+
 crossing as (
     select partnership_code, dataset, sum(incidents) as crossing_incidents
     from {{ ref('int_agency_counts_placed') }}
     where in_region and not area_in_one_partnership
     group by all
 ),
+
 agency_rows as (
-    select 'police_uk_street' as dataset, agency,
-           count(*) filter (where row_status = 'unlocated') as unlocated,
-           count(*) filter (where row_status in ('counted', 'unlocated', 'outside_region')) as placeable_or_not
+    select
+        'police_uk_street' as dataset, agency,
+        count(*) filter (where row_status = 'unlocated') as unlocated,
+        count(*) filter (where row_status in ('counted', 'unlocated', 'outside_region')) as placeable_or_not
     from {{ ref('int_police_street_rows_classified') }}
     group by all
     union all
-    select dataset, agency,
-           count(*) filter (where row_status = 'unlocated'),
-           count(*) filter (where row_status in ('counted', 'unlocated'))
+    select
+        dataset, agency,
+        count(*) filter (where row_status = 'unlocated'),
+        count(*) filter (where row_status in ('counted', 'unlocated'))
     from {{ ref('int_agency_rows_classified') }}
     group by all
 ),
+
 partnership_agencies as (
     select distinct partnership_code, dataset, agency from fact
 ),
+
 unlocated as (
-    select pa.partnership_code, pa.dataset,
-           sum(a.unlocated) / nullif(sum(a.placeable_or_not), 0) as share_unlocated
+    select
+        pa.partnership_code, pa.dataset,
+        sum(a.unlocated) / nullif(sum(a.placeable_or_not), 0) as share_unlocated
     from partnership_agencies as pa
     inner join agency_rows as a using (dataset, agency)
     group by all
 )
+
 select
     p.partnership_code,
     rp.partnership_name,

@@ -12,11 +12,16 @@ with police_force as (
     )
     qualify row_number() over (partition by partnership_code order by n desc, agency) = 1
 ),
+
 police_months as (
-    select unnest(generate_series(min(cast(period || '-01' as date)), max(cast(period || '-01' as date)), interval 1 month)) as "month"
+    select
+        unnest(
+            generate_series(min(cast(period || '-01' as date)), max(cast(period || '-01' as date)), interval 1 month)
+        ) as "month"
     from {{ ref('int_delivery_quality') }}
     where dataset = 'police_uk_street'
 ),
+
 police as (
     select
         f.partnership_code, cast(m."month" as date) as "month", 'police_uk_street' as dataset, f.agency,
@@ -26,6 +31,7 @@ police as (
     left join {{ ref('data_quality') }} as q
         on q.dataset = 'police_uk_street' and q.agency = f.agency and q.period = strftime(m."month", '%Y-%m')
 ),
+
 plan_expected as (
     select b.dataset, b.agency, ap.partnership_code, b.period, b.status, p.cadence
     from {{ ref('stg_deliveries__arrivals') }} as b
@@ -33,6 +39,7 @@ plan_expected as (
     inner join {{ ref('stg_plan__datasets') }} as p using (dataset)
     where b.status <> 'requested'
 ),
+
 plan as (
     select
         partnership_code,
@@ -40,8 +47,9 @@ plan as (
         dataset, agency,
         status in ('received', 'late') as received
     from plan_expected,
-         unnest(range(case cadence when 'quarterly' then 3 when 'yearly' then 12 else 1 end)) as t(offs)
+        unnest(range(case cadence when 'quarterly' then 3 when 'yearly' then 12 else 1 end)) as t (offs)
 )
+
 select
     u.partnership_code,
     u."month",
@@ -50,7 +58,11 @@ select
     count(*) filter (where received) as deliveries_received,
     count(*) = count(*) filter (where received) as complete,
     string_agg(agency, ', ' order by agency) filter (where not received) as missing_from
-from (select * from police union all select * from plan) as u
+from (
+    select * from police
+    union all
+    select * from plan
+) as u
 inner join {{ ref('stg_geography__region_partnerships') }} using (partnership_code)
 group by all
 order by u.partnership_code, u."month", u.dataset

@@ -5,28 +5,47 @@ with quality as (
     select dataset, agency, period, gate_outcome, failed_rule, failed_line, failed_detail, latest_file, arrival_status
     from {{ ref('data_quality') }}
 ),
+
 board_expected as (
     select dataset, agency, max(period) as expected_period
     from {{ ref('stg_deliveries__arrivals') }}
     where status <> 'requested'
     group by all
 ),
-police_expected as (
-    select 'police_uk_street' as dataset, agency, (select max(period) from quality where dataset = 'police_uk_street') as expected_period
-    from quality where dataset = 'police_uk_street'
-    group by all
+
+police_latest as (
+    select max(period) as expected_period
+    from quality
+    where dataset = 'police_uk_street'
 ),
+
+police_expected as (
+    select distinct
+        q.dataset,
+        q.agency,
+        l.expected_period
+    from quality as q
+    cross join police_latest as l
+    where q.dataset = 'police_uk_street'
+),
+
 expected as (
     select * from board_expected
     union all
     select * from police_expected
-    where not exists (select 1 from board_expected where dataset = 'police_uk_street')
+    where not exists (
+        select 1 from board_expected
+        where dataset = 'police_uk_street'
+    )
 ),
+
 good as (
     select dataset, agency, max(period) as last_good_period
-    from quality where gate_outcome = 'accepted'
+    from quality
+    where gate_outcome = 'accepted'
     group by all
 )
+
 select
     e.dataset,
     e.agency,
@@ -36,12 +55,21 @@ select
         as status,
     case
         when g.last_good_period is not null and g.last_good_period >= e.expected_period then null
-        when q.gate_outcome = 'rejected' then
-            'delivery for ' || e.expected_period || ' rejected: ' || q.latest_file || ', line ' || coalesce(cast(q.failed_line as varchar), '?')
-            || ': rule ' || q.failed_rule
-        else 'no delivery for ' || e.expected_period || ' yet'
-            || coalesce(' (' || (select status from {{ ref('stg_deliveries__arrivals') }} as b
-                                  where b.dataset = e.dataset and b.agency = e.agency and b.period = e.expected_period) || ')', '')
+        when q.gate_outcome = 'rejected'
+            then
+                'delivery for '
+                || e.expected_period
+                || ' rejected: '
+                || q.latest_file
+                || ', line '
+                || coalesce(cast(q.failed_line as varchar), '?')
+                || ': rule ' || q.failed_rule
+        else
+            'no delivery for ' || e.expected_period || ' yet'
+            || coalesce(' (' || (
+                select status from {{ ref('stg_deliveries__arrivals') }} as b
+                where b.dataset = e.dataset and b.agency = e.agency and b.period = e.expected_period
+            ) || ')', '')
     end as reason
 from expected as e
 left join good as g using (dataset, agency)

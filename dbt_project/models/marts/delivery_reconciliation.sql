@@ -14,6 +14,7 @@ with rows as (
     from {{ ref('int_agency_rows_classified') }}
     group by all
 ),
+
 placed as (
     select
         delivery_sha256,
@@ -22,6 +23,7 @@ placed as (
     from {{ ref('int_agency_counts_placed') }}
     group by all
 )
+
 select
     r.dataset,
     r.agency,

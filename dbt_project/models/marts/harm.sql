@@ -25,8 +25,8 @@ with weighted as (
     inner join {{ ref('crime_severity_weights') }} as w
         on w.category = r.category
     where r.area_type = 'partnership'
-        -- the weights are for police.uk crime types: other agencies' categories are not weighed
-        and r.dataset = 'police_uk_street'
+    -- the weights are for police.uk crime types: other agencies' categories are not weighed
+    and r.dataset = 'police_uk_street'
 ),
 
 with_total as (

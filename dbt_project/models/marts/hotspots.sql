@@ -23,6 +23,7 @@ select
     top_10_percent_size,
     in_top_10_percent
 from {{ ref('int_area_ranks') }}
-where incidents > 0
+where
+    incidents > 0
     and incident_rank <= greatest(10, top_10_percent_size)
 order by partnership_code, dataset, category, period_start, area_type, incident_rank, area_code

@@ -28,12 +28,14 @@ with_previous as (
     inner join coverage as c
         on c.partnership_code = y.partnership_code and c.period_start = y.period_start
     left join yearly as prev
-        on prev.partnership_code = y.partnership_code
-        and prev.crime_type = y.crime_type
-        and prev.period_start = y.period_start - interval 1 year
+        on
+            prev.partnership_code = y.partnership_code
+            and prev.crime_type = y.crime_type
+            and prev.period_start = y.period_start - interval 1 year
     left join coverage as prev_c
-        on prev_c.partnership_code = y.partnership_code
-        and prev_c.period_start = y.period_start - interval 1 year
+        on
+            prev_c.partnership_code = y.partnership_code
+            and prev_c.period_start = y.period_start - interval 1 year
 )
 
 select

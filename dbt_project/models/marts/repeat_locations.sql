@@ -27,6 +27,7 @@ per_location as (
         sum(incidents) as incidents
     from fact
     where location_key is not null
+    -- noqa: disable=PRS,LT02 (sqlfluff's DuckDB dialect does not parse grouping sets; to the end of the file)
     group by grouping sets (
         (partnership_code, dataset, period_start, location_key, category),
         (partnership_code, dataset, period_start, location_key)
@@ -67,9 +68,10 @@ select
     cast(y.most_incidents_at_one_location as double) as most_incidents_at_one_location
 from {{ ref('area_rates') }} as r
 left join per_year as y
-    on y.partnership_code = r.partnership_code
-    and y.dataset = r.dataset
-    and y.category = r.category
-    and y.period_start = r.period_start
+    on
+        y.partnership_code = r.partnership_code
+        and y.dataset = r.dataset
+        and y.category = r.category
+        and y.period_start = r.period_start
 where r.area_type = 'partnership'
 order by r.partnership_code, r.dataset, r.category, r.period_start

@@ -14,17 +14,22 @@ with theme_sources as (
     group by theme, dataset
 ),
 
+rated_categories as (
+    select distinct dataset, category from {{ ref('area_rates') }}
+),
+
 -- a seed category is 'All' (the dataset's total) or a case-insensitive LIKE pattern matched
 -- against the dataset's categories; a category matched by two rows is still counted once
 matched_categories as (
     select distinct t.theme, t.dataset, r.category
     from {{ ref('theme_definitions') }} as t
-    inner join (select distinct dataset, category from {{ ref('area_rates') }}) as r
-        on r.dataset = t.dataset
-        and case
-            when t.category = 'All' then r.category = 'All'
-            else r.category <> 'All' and r.category ilike t.category
-        end
+    inner join rated_categories as r
+        on
+            r.dataset = t.dataset
+            and case
+                when t.category = 'All' then r.category = 'All'
+                else r.category <> 'All' and r.category ilike t.category
+            end
 ),
 
 theme_counts as (
@@ -72,14 +77,16 @@ sources as (
     from partnership_years as p
     cross join theme_sources as ts
     left join dataset_years as d
-        on d.partnership_code = p.partnership_code
-        and d.dataset = ts.dataset
-        and d.period_start = p.period_start
+        on
+            d.partnership_code = p.partnership_code
+            and d.dataset = ts.dataset
+            and d.period_start = p.period_start
     left join theme_counts as c
-        on c.partnership_code = p.partnership_code
-        and c.period_start = p.period_start
-        and c.theme = ts.theme
-        and c.dataset = ts.dataset
+        on
+            c.partnership_code = p.partnership_code
+            and c.period_start = p.period_start
+            and c.theme = ts.theme
+            and c.dataset = ts.dataset
 )
 
 select

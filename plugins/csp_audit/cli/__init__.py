@@ -20,7 +20,8 @@ _ONE_OF = "give exactly one of --region (police.uk only) or --plan (every agency
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from csp_audit.cli.run import fail, run_plan, run_region
+    from csp_audit.cli.errors import fail
+    from csp_audit.cli.run import run_plan, run_region
 
     if bool(args.region) == bool(args.plan):
         return fail(_ONE_OF, EXIT_BAD_INPUT)
@@ -32,7 +33,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from csp_audit.cli.run import fail, run_publish
+    from csp_audit.cli.errors import fail
+    from csp_audit.cli.run import run_publish
 
     if bool(args.region) == bool(args.plan):
         return fail(_ONE_OF, EXIT_BAD_INPUT)

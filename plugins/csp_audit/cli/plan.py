@@ -11,7 +11,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from csp_audit.exit_codes import EXIT_BAD_INPUT, EXIT_OK
+from csp_audit.cli.errors import fail
+from csp_audit.exit_codes import EXIT_OK
 from csp_audit.plan.periods import Month
 
 
@@ -29,12 +30,6 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"must be a date written YYYY-MM-DD, got {text!r}") from exc
 
 
-def _fail(message: str) -> int:
-    for line in message.splitlines():
-        print(f"csp-audit: error: {line}", file=sys.stderr, flush=True)
-    return EXIT_BAD_INPUT
-
-
 def cmd_requests(args: argparse.Namespace) -> int:
     """Write one Markdown request per agency, index.md and requests.csv; print a line per agency."""
     from csp_audit.plan.model import PlanError, load_plan
@@ -44,7 +39,7 @@ def cmd_requests(args: argparse.Namespace) -> int:
         plan = load_plan(args.plan)
         requests = render_requests(plan, args.cycle)
     except (PlanError, ValueError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     cycle = plan.cycle_for(args.cycle)
     out = Path(args.out) if args.out else plan.source.parent / "requests" / cycle.key
     files = write_markdown(requests, out)
@@ -76,7 +71,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         plan = load_plan(args.plan)
         expected = expected_deliveries(plan, args.cycle, today)
     except (PlanError, ValueError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     cycle = plan.cycle_for(args.cycle) if args.cycle else plan.cycle.containing(today)
     landing = Path(args.landing) if args.landing else plan.default_landing
     if not landing.is_dir():

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
+from csp_audit.cli.errors import fail
 from csp_audit.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REJECTED
 from csp_audit.progress import progress
-
-
-def fail(message: str, code: int) -> int:
-    print(f"csp-audit: error: {message}", file=sys.stderr, flush=True)
-    return code
 
 
 def _prepare_airflow(warehouse_file: Path) -> int | None:

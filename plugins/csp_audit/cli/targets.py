@@ -12,26 +12,31 @@ import argparse
 import sys
 from pathlib import Path
 
+from csp_audit.cli.errors import fail
 from csp_audit.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
 
-def _error(message: str) -> int:
-    print(f"csp-audit: error: {message}", file=sys.stderr, flush=True)
-    return EXIT_BAD_INPUT
+def _inputs(args: argparse.Namespace) -> tuple[Path, Path] | int:
+    """The register file or folder and the warehouse, or the exit code when either is missing."""
+    source, warehouse = Path(args.targets), Path(args.warehouse)
+    if not source.exists():
+        return fail(f"--targets {source} does not exist")
+    if not warehouse.is_file():
+        return fail(f"--warehouse {warehouse} does not exist")
+    return source, warehouse
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from csp_audit.targets.check import check_register
     from csp_audit.targets.model import Problem, RegisterError, load_register, register_files
 
-    source, warehouse = Path(args.targets), Path(args.warehouse)
-    if not source.exists():
-        return _error(f"--targets {source} does not exist")
-    if not warehouse.is_file():
-        return _error(f"--warehouse {warehouse} does not exist")
+    found = _inputs(args)
+    if isinstance(found, int):
+        return found
+    source, warehouse = found
     files = register_files(source)
     if not files:
-        return _error(f"no register files (*.yaml) in {source}")
+        return fail(f"no register files (*.yaml) in {source}")
     problems: list[Problem] = []
     targets = 0
     for path in files:
@@ -57,11 +62,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_progress(args: argparse.Namespace) -> int:
     from csp_audit.targets.progress import TABLE, write_progress
 
-    source, warehouse = Path(args.targets), Path(args.warehouse)
-    if not source.exists():
-        return _error(f"--targets {source} does not exist")
-    if not warehouse.is_file():
-        return _error(f"--warehouse {warehouse} does not exist")
+    found = _inputs(args)
+    if isinstance(found, int):
+        return found
+    source, warehouse = found
     frame = write_progress(warehouse, source)
     for row in frame.itertuples(index=False):
         print(f"  {row.partnership_code} {row.target_id}: {row.status} - {row.status_rule}", flush=True)

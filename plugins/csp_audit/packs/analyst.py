@@ -15,11 +15,9 @@ the project and profiles directories and variables the pipeline uses, into ``ana
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,8 +89,7 @@ def latest_snapshot(out_root: str | Path) -> Path | None:
 
 def dbt_docs(snapshot: str | Path, out_root: str | Path, variables: dict[str, Any]) -> Path:
     """``dbt docs generate --static`` against a writable copy of ``snapshot``; the site goes to analyst/dbt-docs/."""
-    from csp_audit.paths import dbt_project_dir
-    from csp_audit.warehouse.dbt_runner import dbt_executable
+    from csp_audit.warehouse.dbt_runner import run_dbt
 
     out = Path(out_root) / ANALYST / "dbt-docs"
     with tempfile.TemporaryDirectory(prefix="csp-audit-docs-", dir=Path(out_root) / ANALYST) as work:
@@ -100,19 +97,7 @@ def dbt_docs(snapshot: str | Path, out_root: str | Path, variables: dict[str, An
         shutil.copyfile(snapshot, copy)
         os.chmod(copy, 0o644)
         target = Path(work) / "target"
-        args = [
-            dbt_executable(), "docs", "generate", "--static",
-            "--project-dir", str(dbt_project_dir()),
-            "--profiles-dir", str(dbt_project_dir()),
-            "--target-path", str(target),
-            "--log-path", str(target / "logs"),
-            "--vars", json.dumps(variables, sort_keys=True),
-        ]  # fmt: skip
-        env = dict(os.environ)
-        env["CSP_AUDIT_WAREHOUSE"] = str(copy)
-        env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        env.setdefault("DO_NOT_TRACK", "1")
-        proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+        proc = run_dbt(["docs", "generate", "--static"], copy, variables, target)
         site = target / "static_index.html"
         if proc.returncode != 0 or not site.exists():
             tail = " ".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])

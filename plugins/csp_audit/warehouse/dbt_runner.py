@@ -45,6 +45,25 @@ def target_dir(warehouse: Path) -> Path:
     return warehouse.parent / f"{warehouse.stem}.dbt-target"
 
 
+def run_dbt(
+    command: list[str], warehouse: Path, variables: dict[str, Any], target: Path
+) -> subprocess.CompletedProcess[str]:
+    """``dbt <command>`` on the project against the warehouse file, artefacts and logs under ``target``."""
+    args = [
+        dbt_executable(), *command,
+        "--project-dir", str(dbt_project_dir()),
+        "--profiles-dir", str(dbt_project_dir()),
+        "--target-path", str(target),
+        "--log-path", str(target / "logs"),
+        "--vars", json.dumps(variables, sort_keys=True),
+    ]  # fmt: skip
+    env = dict(os.environ)
+    env["CSP_AUDIT_WAREHOUSE"] = str(warehouse)
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.setdefault("DO_NOT_TRACK", "1")
+    return subprocess.run(args, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+
+
 def dbt_build(
     warehouse: Path,
     variables: dict[str, Any],
@@ -54,24 +73,12 @@ def dbt_build(
 ) -> DbtSummary:
     """``dbt build`` (models, seeds, tests in DAG order) against this warehouse file."""
     target = target_dir(warehouse)
-    args = [
-        dbt_executable(),
-        "build",
-        "--project-dir", str(dbt_project_dir()),
-        "--profiles-dir", str(dbt_project_dir()),
-        "--target-path", str(target),
-        "--log-path", str(target / "logs"),
-        "--vars", json.dumps(variables, sort_keys=True),
-    ]  # fmt: skip
+    extra: list[str] = []
     if select:
-        args += ["--select", *select.split()]
+        extra += ["--select", *select.split()]
     if indirect_selection:
-        args += ["--indirect-selection", indirect_selection]
-    env = dict(os.environ)
-    env["CSP_AUDIT_WAREHOUSE"] = str(warehouse)
-    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    env.setdefault("DO_NOT_TRACK", "1")
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+        extra += ["--indirect-selection", indirect_selection]
+    proc = run_dbt(["build", *extra], warehouse, variables, target)
     results_file = target / "run_results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else None
     if proc.returncode != 0:

@@ -16,22 +16,25 @@ mapping as (
 ),
 
 primary_datasets as (
-    select distinct concern, dataset from mapping where role = 'primary'
+    select distinct concern, dataset from mapping
+    where role = 'primary'
 ),
 
 rate_categories as (
-    select distinct dataset, category from {{ ref('area_rates') }} where area_type = 'partnership'
+    select distinct dataset, category from {{ ref('area_rates') }}
+    where area_type = 'partnership'
 ),
 
 matched as (
     select distinct m.concern, m.dataset, m.role, r.category
     from mapping as m
     inner join rate_categories as r
-        on r.dataset = m.dataset
-        and case
-            when m.pattern = 'All' then r.category = 'All'
-            else r.category <> 'All' and r.category ilike m.pattern
-        end
+        on
+            r.dataset = m.dataset
+            and case
+                when m.pattern = 'All' then r.category = 'All'
+                else r.category <> 'All' and r.category ilike m.pattern
+            end
 ),
 
 recorded as (
@@ -47,9 +50,10 @@ recorded as (
         any_value(r.population) as population
     from matched as m
     inner join {{ ref('area_rates') }} as r
-        on r.dataset = m.dataset
-        and r.category = m.category
-        and r.area_type = 'partnership'
+        on
+            r.dataset = m.dataset
+            and r.category = m.category
+            and r.area_type = 'partnership'
     group by r.partnership_code, r.period_start, m.concern, m.dataset, m.role
 ),
 
@@ -59,8 +63,10 @@ supporting as (
         period_start,
         concern,
         string_agg(
-            dataset || ' ' || coalesce(cast(round(1000.0 * incidents / nullif(population, 0), 3) as varchar),
-                cast(round(incidents, 1) as varchar) || ' incidents') || ' per 1,000',
+            dataset || ' ' || coalesce(
+                cast(round(1000.0 * incidents / nullif(population, 0), 3) as varchar),
+                cast(round(incidents, 1) as varchar) || ' incidents'
+            ) || ' per 1,000',
             '; ' order by dataset
         ) as supporting_sources
     from recorded
@@ -69,12 +75,14 @@ supporting as (
 ),
 
 harmed as (
-    select h.partnership_code, h.period_start, m.concern, sum(h.weighted_incidents) as weighted_incidents,
+    select
+        h.partnership_code, h.period_start, m.concern, sum(h.weighted_incidents) as weighted_incidents,
         any_value(h.population) as population
     from matched as m
     inner join {{ ref('harm') }} as h
-        on h.dataset = m.dataset
-        and h.category = m.category
+        on
+            h.dataset = m.dataset
+            and h.category = m.category
     where m.role = 'primary'
     group by h.partnership_code, h.period_start, m.concern
 ),
@@ -101,19 +109,22 @@ joined as (
     left join primary_datasets as pd
         on pd.concern = c.concern
     left join recorded as r
-        on r.partnership_code = c.partnership_code
-        and r.period_start = c.period_start
-        and r.concern = c.concern
-        and r.dataset = pd.dataset
-        and r.role = 'primary'
+        on
+            r.partnership_code = c.partnership_code
+            and r.period_start = c.period_start
+            and r.concern = c.concern
+            and r.dataset = pd.dataset
+            and r.role = 'primary'
     left join supporting as s
-        on s.partnership_code = c.partnership_code
-        and s.period_start = c.period_start
-        and s.concern = c.concern
+        on
+            s.partnership_code = c.partnership_code
+            and s.period_start = c.period_start
+            and s.concern = c.concern
     left join harmed as h
-        on h.partnership_code = c.partnership_code
-        and h.period_start = c.period_start
-        and h.concern = c.concern
+        on
+            h.partnership_code = c.partnership_code
+            and h.period_start = c.period_start
+            and h.concern = c.concern
 ),
 
 ranked as (

@@ -67,9 +67,10 @@ shares as (
     inner join region_concerns as c
         on c.period_start = p.period_start
     left join counts as n
-        on n.partnership_code = p.partnership_code
-        and n.period_start = p.period_start
-        and n.concern = c.concern
+        on
+            n.partnership_code = p.partnership_code
+            and n.period_start = p.period_start
+            and n.concern = c.concern
 ),
 
 -- 95% Wilson score interval for the share, with the (fractional) respondents as n
@@ -79,7 +80,7 @@ wilson as (
         1.959964 as z,
         (share + 1.959964 ^ 2 / (2 * respondents)) / (1 + 1.959964 ^ 2 / respondents) as centre,
         1.959964 * sqrt(share * (1 - share) / respondents + 1.959964 ^ 2 / (4 * respondents ^ 2))
-            / (1 + 1.959964 ^ 2 / respondents) as half_width
+        / (1 + 1.959964 ^ 2 / respondents) as half_width
     from shares
 )
 

@@ -36,18 +36,20 @@ candidates as (
 ),
 
 rate_categories as (
-    select distinct dataset, category from {{ ref('area_rates') }} where area_type = 'partnership'
+    select distinct dataset, category from {{ ref('area_rates') }}
+    where area_type = 'partnership'
 ),
 
 matched as (
     select distinct c.issue, c.dataset, r.category
     from candidates as c
     inner join rate_categories as r
-        on r.dataset = c.dataset
-        and case
-            when c.pattern = 'All' then r.category = 'All'
-            else r.category <> 'All' and r.category ilike c.pattern
-        end
+        on
+            r.dataset = c.dataset
+            and case
+                when c.pattern = 'All' then r.category = 'All'
+                else r.category <> 'All' and r.category ilike c.pattern
+            end
 ),
 
 issue_info as (
@@ -69,9 +71,10 @@ yearly as (
         any_value(r.population) as population
     from matched as m
     inner join {{ ref('area_rates') }} as r
-        on r.dataset = m.dataset
-        and r.category = m.category
-        and r.area_type = 'partnership'
+        on
+            r.dataset = m.dataset
+            and r.category = m.category
+            and r.area_type = 'partnership'
     group by r.partnership_code, r.period_start, m.issue
 ),
 
@@ -84,9 +87,10 @@ paired as (
         cast(round(p.incidents) as bigint) as n_prev
     from yearly as y
     left join yearly as p
-        on p.partnership_code = y.partnership_code
-        and p.issue = y.issue
-        and p.period_start = cast(y.period_start - interval 1 year as date)
+        on
+            p.partnership_code = y.partnership_code
+            and p.issue = y.issue
+            and p.period_start = cast(y.period_start - interval 1 year as date)
 ),
 
 trended as (
@@ -100,9 +104,10 @@ lsoa_counts as (
     select r.partnership_code, r.period_start, m.issue, r.area_code, sum(r.incidents) as incidents
     from matched as m
     inner join {{ ref('area_rates') }} as r
-        on r.dataset = m.dataset
-        and r.category = m.category
-        and r.area_type = 'lsoa'
+        on
+            r.dataset = m.dataset
+            and r.category = m.category
+            and r.area_type = 'lsoa'
     group by r.partnership_code, r.period_start, m.issue, r.area_code
 ),
 
@@ -126,12 +131,14 @@ concentrated as (
 ),
 
 harmed as (
-    select h.partnership_code, h.period_start, m.issue, sum(h.weighted_incidents) as weighted_incidents,
+    select
+        h.partnership_code, h.period_start, m.issue, sum(h.weighted_incidents) as weighted_incidents,
         any_value(h.population) as population
     from matched as m
     inner join {{ ref('harm') }} as h
-        on h.dataset = m.dataset
-        and h.category = m.category
+        on
+            h.dataset = m.dataset
+            and h.category = m.category
     group by h.partnership_code, h.period_start, m.issue
 ),
 
@@ -154,8 +161,9 @@ factors as (
         t.population,
         1000.0 * t.incidents / nullif(t.population, 0) as rate,
         t.previous_year_incidents,
-        case when t.previous_comparable and t.previous_year_incidents > 0
-            then round(100.0 * (t.incidents - t.previous_year_incidents) / t.previous_year_incidents, 1)
+        case
+            when t.previous_comparable and t.previous_year_incidents > 0
+                then round(100.0 * (t.incidents - t.previous_year_incidents) / t.previous_year_incidents, 1)
         end as pct_change,
         t.p_value,
         {{ change_test_verdict('t.n_prev', 't.n', 't.p_value') }} as trend_verdict,
@@ -172,23 +180,28 @@ factors as (
     inner join issue_info as i
         on i.issue = t.issue
     left join concentrated as c
-        on c.partnership_code = t.partnership_code
-        and c.period_start = t.period_start
-        and c.issue = t.issue
+        on
+            c.partnership_code = t.partnership_code
+            and c.period_start = t.period_start
+            and c.issue = t.issue
     left join harmed as h
-        on h.partnership_code = t.partnership_code
-        and h.period_start = t.period_start
-        and h.issue = t.issue
+        on
+            h.partnership_code = t.partnership_code
+            and h.period_start = t.period_start
+            and h.issue = t.issue
     left join survey_years as s
-        on s.partnership_code = t.partnership_code
-        and s.period_start = t.period_start
+        on
+            s.partnership_code = t.partnership_code
+            and s.period_start = t.period_start
     left join {{ ref('consultation_concerns') }} as cc
-        on cc.partnership_code = t.partnership_code
-        and cc.period_start = t.period_start
-        and cc.concern = i.concern
+        on
+            cc.partnership_code = t.partnership_code
+            and cc.period_start = t.period_start
+            and cc.concern = i.concern
     left join {{ ref('partnership_capacity') }} as cap
-        on cap.partnership_code = t.partnership_code
-        and cap.issue = t.issue
+        on
+            cap.partnership_code = t.partnership_code
+            and cap.issue = t.issue
 ),
 
 {%- set quintile -%}
@@ -208,11 +221,15 @@ scored as (
             when trend_verdict = 'significant decrease' then 2
             else 3
         end as trend_score,
-        case when share_in_top_10_percent is not null
-            then {{ quintile | replace('{value}', 'share_in_top_10_percent') }} end as concentration_score,
+        case
+            when share_in_top_10_percent is not null
+                then {{ quintile | replace('{value}', 'share_in_top_10_percent') }}
+        end as concentration_score,
         case when harm_rate is not null then {{ quintile | replace('{value}', 'harm_rate') }} end as harm_score,
-        case when share_naming is not null
-            then {{ quintile | replace('{value}', 'share_naming') }} end as public_concern_score
+        case
+            when share_naming is not null
+                then {{ quintile | replace('{value}', 'share_naming') }}
+        end as public_concern_score
     from factors
 ),
 
@@ -220,22 +237,27 @@ combined as (
     select
         s.*,
         coalesce(
-            (coalesce(w.w_volume * s.volume_score, 0) + w.w_trend * s.trend_score
-                + coalesce(w.w_concentration * s.concentration_score, 0))
+            (
+                coalesce(w.w_volume * s.volume_score, 0) + w.w_trend * s.trend_score
+                + coalesce(w.w_concentration * s.concentration_score, 0)
+            )
             / nullif(
                 case when s.volume_score is not null then w.w_volume else 0 end + w.w_trend
-                + case when s.concentration_score is not null then w.w_concentration else 0 end, 0),
+                + case when s.concentration_score is not null then w.w_concentration else 0 end, 0
+            ),
             3
         ) as likelihood,
         coalesce(
             (coalesce(w.w_harm * s.harm_score, 0) + coalesce(w.w_public_concern * s.public_concern_score, 0))
             / nullif(
                 case when s.harm_score is not null then w.w_harm else 0 end
-                + case when s.public_concern_score is not null then w.w_public_concern else 0 end, 0),
+                + case when s.public_concern_score is not null then w.w_public_concern else 0 end, 0
+            ),
             3
         ) as impact,
         1 + w.w_capacity * (3 - s.capacity) / 4.0 as capacity_multiplier,
-        nullif(concat_ws(', ',
+        nullif(concat_ws(
+            ', ',
             case when s.volume_score is null then 'volume' end,
             case when s.concentration_score is null then 'concentration' end,
             case when s.harm_score is null then 'harm' end,
@@ -300,7 +322,8 @@ select
     r.missing_factors
 from ranked as r
 left join ranked as p
-    on p.partnership_code = r.partnership_code
-    and p.issue = r.issue
-    and p.period_start = cast(r.period_start - interval 1 year as date)
+    on
+        p.partnership_code = r.partnership_code
+        and p.issue = r.issue
+        and p.period_start = cast(r.period_start - interval 1 year as date)
 order by r.partnership_code, r.period_start, r.priority_rank, r.issue

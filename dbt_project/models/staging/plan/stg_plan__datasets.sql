@@ -1,5 +1,6 @@
-select dataset, geography, cast(geography_vintage as integer) as geography_vintage, geography_key,
-       time_grain, cadence, sharing_level, cast(min_cell_size as integer) as min_cell_size, rounding
+select
+    dataset, geography, cast(geography_vintage as integer) as geography_vintage, geography_key,
+    time_grain, cadence, sharing_level, cast(min_cell_size as integer) as min_cell_size, rounding
 from {{ relation_or_empty('plan', 'plan_datasets',
     ['dataset', 'geography', 'geography_vintage', 'geography_key', 'time_grain', 'cadence', 'sharing_level',
      'min_cell_size', 'rounding']) }}
