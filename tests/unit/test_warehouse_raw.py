@@ -48,11 +48,9 @@ def _legacy(path: Path) -> None:
                 )
                 for n in range(1, rows + 1):
                     values = ["", source[:7], "X", "X", "", "", "No Location", "", "", "Burglary", "", ""]
-                    con.execute(
-                        f"insert into raw.police_street_rows values (?, ?, ?, timestamp '2019-03-01 10:01', "
-                        f"{', '.join('?' for _ in HEADER)})",
-                        [sha, source, n, *values],
-                    )
+                    marks = ", ".join("?" for _ in HEADER)
+                    insert = f"insert into raw.police_street_rows values (?, ?, ?, timestamp '2019-03-01 10:01', {marks})"  # noqa: S608
+                    con.execute(insert, [sha, source, n, *values])
         con.execute("insert into raw.police_row_failures values (?, 2, 'lsoa_code_format')", ["a" * 64])
 
 
