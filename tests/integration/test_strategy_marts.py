@@ -312,7 +312,8 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
 def test_demo_targets_pass_the_check_and_get_a_status(
     demo_run: Path, strategy_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from csp_audit.targets import add_targets_commands, load_register, write_progress
+    from csp_audit.cli.targets import add_targets_commands
+    from csp_audit.targets import load_register, write_progress
     from csp_audit_demo.targets import write_demo_targets
 
     folder = tmp_path / "targets"
