@@ -48,8 +48,8 @@ RUN uv pip install --system --no-deps . \
 # 3. The non-Python parts the package finds through CSP_AUDIT_* (see plugins/csp_audit/paths.py).
 COPY dags/ dags/
 COPY dbt_project/ dbt_project/
-# Great Expectations creates checkpoints/, validation_definitions/ and uncommitted/ in its context folder
-# the first time a task opens it, so that folder must be writable by the task user.
+# The suites are read as JSON (validation results and Data Docs go beside the warehouse, not here); the
+# folder stays owned by the task user so a data engineer can save a tuned suite from inside a container.
 COPY --chown=airflow:0 expectations/ expectations/
 
 ENV AIRFLOW_HOME=/opt/airflow \

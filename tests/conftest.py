@@ -102,6 +102,9 @@ sources:
 
 
 SHARED_RUNS = {"demo_run", "real_run"}
+# Modules whose tests each cost minutes on top of a cheap module fixture: their tests are spread over the
+# workers (the fixture is then made once per worker) rather than kept together on one.
+SPREAD_MODULES = {"tests/integration/test_faults.py"}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -110,7 +113,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     With ``--dist loadgroup`` the tests of a group run on the same worker. Every test that uses a
     session run (the demo, the real data) is in one group, so each run is made once; every other
-    module is its own group, so its module-scoped fixtures are made once too.
+    module is its own group, so its module-scoped fixtures are made once too, except the modules of
+    SPREAD_MODULES, whose tests are groups of their own.
     """
 
     def module(item: pytest.Item) -> str:
@@ -118,4 +122,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     shared = {module(item) for item in items if SHARED_RUNS & set(getattr(item, "fixturenames", ()))}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group("shared-runs" if module(item) in shared else module(item)))
+        if module(item) in shared:
+            group = "shared-runs"
+        elif module(item) in SPREAD_MODULES:
+            group = item.nodeid
+        else:
+            group = module(item)
+        item.add_marker(pytest.mark.xdist_group(group))

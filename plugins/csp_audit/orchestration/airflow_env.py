@@ -7,16 +7,11 @@ the environment before anything imports Airflow, and keeps a user's own settings
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from csp_audit.orchestration.pool import POOL, POOL_DESCRIPTION
 from csp_audit.paths import dags_dir
-
-
-def airflow_executable() -> str:
-    return str(Path(sys.executable).with_name("airflow"))
 
 
 def configure(home: Path) -> None:
@@ -36,24 +31,33 @@ def configure(home: Path) -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
-def _airflow(*args: str) -> None:
-    proc = subprocess.run([airflow_executable(), *args], capture_output=True, text=True, check=False)  # noqa: S603
-    if proc.returncode != 0:
-        tail = " ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-        raise RuntimeError(f"`airflow {' '.join(args)}` failed: {tail[:500]}")
-
-
 def prepare_metadata() -> None:
     """Create or upgrade the metadata DB and make sure the one-slot warehouse pool exists.
 
-    Skipped when this home was already prepared by the same Airflow version (it costs seconds).
+    Done in this process (Airflow is imported here once, and the CLI needs it next anyway: starting
+    `airflow db migrate` and `airflow pools set` as commands cost each a fresh interpreter and import).
+    Skipped when this home was already prepared by the same Airflow version.
     """
+    import logging
     from importlib.metadata import version
 
     marker = Path(os.environ["AIRFLOW_HOME"]) / ".csp-audit-prepared"
     stamp = f"apache-airflow {version('apache-airflow')}"
     if marker.exists() and marker.read_text().strip() == stamp:
         return
-    _airflow("db", "migrate")
-    _airflow("pools", "set", POOL, "1", POOL_DESCRIPTION)
+    migration_log = logging.getLogger("alembic")
+    level = migration_log.level
+    migration_log.setLevel(logging.WARNING)  # one line per migration step is not the run's progress
+    try:
+        from airflow.models.pool import Pool
+        from airflow.utils import db
+
+        db.upgradedb()
+        Pool.create_or_update_pool(POOL, 1, POOL_DESCRIPTION, include_deferred=False)
+    except Exception as exc:  # the metadata DB on a full disk, an unreadable home: one line, the cause
+        raise RuntimeError(
+            f"preparing Airflow's metadata database failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        migration_log.setLevel(level)
     marker.write_text(stamp + "\n")
