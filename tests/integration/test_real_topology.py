@@ -304,9 +304,18 @@ def test_demo_region_runs_on_the_celery_worker_through_the_rest_api(topology: To
     # with only the region set, the DAG folder yields its ingest DAG, the build and the publish DAG, wired by
     # Assets: police.uk deliveries -> build -> publish (the dag-processor must read the region to name them)
     token = _token(topo)
+
+    # the region is written after the stack started, so the publish file may first be parsed without it
+    # (unscheduled) and only on its next parse get the build's Asset: wait for that parse too
+    def parsed_with_assets() -> dict[str, dict] | None:
+        found = _dags(topo, token, INGEST, BUILD, PUBLISH)
+        if found is None or not all(found[d]["asset_expression"] for d in (BUILD, PUBLISH)):
+            return None
+        return found
+
     dags = wait_for(
-        "the region's DAGs parsed by the dag-processor",
-        lambda: _dags(topo, token, INGEST, BUILD, PUBLISH), 180, 2.0, topo.diagnostics,
+        "the region's DAGs parsed by the dag-processor, with their Assets",
+        parsed_with_assets, 240, 2.0, topo.diagnostics,
     )  # fmt: skip
     assert all(d["is_paused"] for d in dags.values()), "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"
     assert "csp-audit://demo-region/police_uk_street" in json.dumps(dags[BUILD]["asset_expression"])
