@@ -86,6 +86,7 @@ def real_run(shared_realdata: Path, tmp_path_factory: pytest.TempPathFactory) ->
     (out / "region.yaml").write_text(
         f"""name: wales-and-city
 audit_year_start_month: 4
+data_roots: [{shared_realdata}]
 geography:
   lsoa_lookup: {geo / "LSOA11_WD19_LAD19_lookup_EW.csv"}
   partnership_lookup: {geo / "LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv"}

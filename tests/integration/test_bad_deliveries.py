@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import duckdb
@@ -93,7 +94,7 @@ def test_unusable_lookup_fails_with_one_line_cause(small_region: Path, tmp_path:
     body = (small_region / "region.yaml").read_text()
     body = body.replace("lookups/LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv", str(broken / "lad.csv"))
     body = body.replace("lookups/", f"{small_region}/lookups/").replace("police/", f"{small_region}/police/")
-    (broken / "region.yaml").write_text(body)
+    (broken / "region.yaml").write_text(f"data_roots: [{small_region}]\n{body}")
     proc = run_cli("run", "--region", str(broken / "region.yaml"), "--warehouse", str(broken / "w.duckdb"))
     assert proc.returncode == 1
     message = proc.stderr.strip().splitlines()[-1]
@@ -102,3 +103,24 @@ def test_unusable_lookup_fails_with_one_line_cause(small_region: Path, tmp_path:
         "csp-audit: error: csp_audit_ingest__police_uk_street: step validate failed: GeographyError:"
     )
     assert "lad.csv" in message and "csp" in message.lower()
+
+
+@pytest.mark.parametrize(
+    ("selection", "key"),
+    [
+        ("police_force_areas: [E23999999]", "partnerships.police_force_areas"),
+        ("codes: [E22999999]", "partnerships.codes"),
+    ],
+)
+def test_an_unknown_force_or_partnership_code_exits_2_naming_the_key(
+    small_region: Path, tmp_path: Path, selection: str, key: str
+) -> None:
+    """A typo in the region is the region's fault (exit 2, the key), not a failed run naming the lookup."""
+    body = re.sub(r"police_force_areas: \[[^\]]*\]", selection, (small_region / "region.yaml").read_text())
+    region = small_region / f"unknown-{key.rsplit('.', 1)[1]}.yaml"
+    region.write_text(body)
+    proc = run_cli("run", "--region", str(region), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    message = proc.stderr.strip().splitlines()[-1]
+    assert f"key '{key}'" in message and "999999" in message
+    assert not (tmp_path / "w.duckdb").exists()

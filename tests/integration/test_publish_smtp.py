@@ -223,9 +223,27 @@ def test_publish_delivers_to_the_outbox_and_notifies_over_smtp(
     again = pub.publish(warehouse, out, plan_file=demo_run / "plan.yaml", refresh_label="weekly-2", docs=False,
                         partnerships=[first])  # fmt: skip
     assert [r["outcome"] for r in again["releases"]] == ["unchanged"]
-    assert again["deliveries"] == [] and again["notices"] == []
+    assert [d for d in again["deliveries"] if not d["already"]] == [] and again["notices"] == []
     assert len(mailbox.messages) == 3
     assert sorted(p.name for p in (outbox / first).iterdir()) == ["latest", "v0001"]
+
+    # a publish killed after building the packs (nothing delivered, nobody told): the next publish, with
+    # nothing changed, still delivers and announces them, once (issue 19)
+    resumed_out, resumed_outbox = tmp_path / "publish-killed", tmp_path / "outbox-killed"
+    monkeypatch.setenv("CSP_AUDIT_OUTBOX_URL", resumed_outbox.as_uri())
+    built = pub.build_and_release(summary["snapshot"], str(resumed_out), str(demo_run / "plan.yaml"),
+                                  "weekly-1", [second])  # fmt: skip
+    assert [r["outcome"] for r in built] == ["new"] and not resumed_outbox.exists()
+    resumed = pub.publish(warehouse, resumed_out, plan_file=demo_run / "plan.yaml", refresh_label="weekly-2",
+                          docs=False, partnerships=[second])  # fmt: skip
+    assert [r["outcome"] for r in resumed["releases"]] == ["unchanged"]
+    assert (resumed_outbox / second / "v0001" / DELIVERED).is_file()
+    assert [n["partnership_code"] for n in resumed["notices"] if n["sent"]] == [second]
+    assert len(mailbox.messages) == 4
+    once_more = pub.publish(warehouse, resumed_out, plan_file=demo_run / "plan.yaml", refresh_label="weekly-3",
+                            docs=False, partnerships=[second])  # fmt: skip
+    assert once_more["notices"] == [] and len(mailbox.messages) == 4
+    monkeypatch.setenv("CSP_AUDIT_OUTBOX_URL", outbox.as_uri())
 
     # without the SMTP connection the packs still go out; the notices are recorded as not sent
     notices = notify_releases([PackRelease.from_dict(r) for r in summary["releases"]], contacts={},

@@ -195,6 +195,7 @@ def test_symbolic_links(tmp_path: Path) -> None:
     (root / "southmoor_council").mkdir(parents=True)
     (root / "southmoor_council" / "asb").symlink_to(tmp_path / "elsewhere")
     os.mkfifo(period / "pipe.csv")
+    os.link(outside, period / "hard.csv")  # a hard link: its other name is outside (issue 19)
     found, skipped = _scan(root)
 
     assert [f.name for f in found] == ["alias.csv", "asb.csv"]
@@ -205,6 +206,7 @@ def test_symbolic_links(tmp_path: Path) -> None:
         f"{asb}/2024-02/relative-escape.csv": "symbolic link pointing outside the landing zone",
         f"{asb}/2024-02/broken.csv": "broken symbolic link",
         f"{asb}/2024-02/pipe.csv": "not a regular file or folder",
+        f"{asb}/2024-02/hard.csv": "hard link (the file has another name, perhaps outside the landing zone)",
         f"{asb}/2024-03": "symbolic link pointing outside the landing zone",
         "southmoor_council/asb": "folder is a link pointing outside the landing zone",
     }

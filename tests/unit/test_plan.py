@@ -20,6 +20,8 @@ import pytest
 import yaml
 from csp_audit.cli.plan import add_plan_commands
 from csp_audit.plan.model import DataPlan, PlanError, load_plan
+from csp_audit.plan.periods import Month
+from csp_audit.quality.gate import PERIOD_NOT_IN_CADENCE, cadence_refusal
 from csp_audit.requests.arrivals import (
     BoardRow,
     arrival_board,
@@ -31,6 +33,7 @@ from csp_audit.requests.arrivals import (
     write_board_html,
 )
 from csp_audit.requests.letters import render_requests, write_csv, write_markdown
+from csp_audit.sources.delivery import Delivery
 from csp_audit_demo.plan import write_demo_plan
 from csp_audit_demo.region import generate_demo_region
 
@@ -176,6 +179,17 @@ def test_more_rules_region_codes_landing_and_time(region_dir: Path) -> None:
         "datasets.fire_incidents.geography.vintage: LSOA boundaries exist for the 2001, 2011 and 2021"
         in errors
     )
+
+
+def test_a_dataset_no_model_reads_is_refused_when_the_plan_is_validated(region_dir: Path) -> None:
+    """Before, its deliveries loaded and then every build failed (issue 19)."""
+
+    def add_dataset(doc: dict[str, Any]) -> None:
+        doc["datasets"]["knife_crime"] = dict(doc["datasets"]["fire_incidents"])
+
+    errors = "\n".join(_errors(_variant(region_dir, "unmodelled", add_dataset)))
+    assert "datasets.knife_crime: no dbt model reads dataset 'knife_crime'" in errors
+    assert "fire_incidents" not in errors.split("datasets with models:")[0]
 
 
 def test_a_missing_plan_or_bad_yaml_is_one_plain_error(tmp_path: Path) -> None:
@@ -427,3 +441,24 @@ def test_cli_requests_and_status(
     assert "plan file not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _run("plan", "status", "--plan", plan_file, "--today", "25/06/2021")
+
+
+def _delivery(dataset: str, period: str) -> Delivery:
+    return Delivery(sha256="0" * 64, dataset=dataset, agency="a", period=period, source_file=f"x/{period}/f.csv",
+                    size=1, received_at="2022-01-01T00:00:00", path="/nonexistent")  # fmt: skip
+
+
+def test_a_delivery_in_a_period_folder_off_the_cadence_is_refused(plan: DataPlan) -> None:
+    """Quarterly data in a month folder between quarters would count as another quarter (issue 19)."""
+    quarterly = next(d for d in plan.datasets.values() if d.cadence == "quarterly")
+    start = plan.cycle.start
+    assert cadence_refusal(plan, quarterly, _delivery(quarterly.id, str(start))) is None
+    assert cadence_refusal(plan, quarterly, _delivery(quarterly.id, str(start.plus(-3)))) is None
+    refused = cadence_refusal(plan, quarterly, _delivery(quarterly.id, str(start.plus(1))))
+    assert refused is not None and refused.rule == PERIOD_NOT_IN_CADENCE
+    assert str(start) in refused.detail and str(start.plus(3)) in refused.detail
+    monthly = next(d for d in plan.datasets.values() if d.cadence == "monthly")
+    assert all(
+        cadence_refusal(plan, monthly, _delivery(monthly.id, str(Month.parse("2021-01").plus(n)))) is None
+        for n in range(24)
+    )

@@ -12,7 +12,7 @@ with ranked as (
         row_number() over (w order by r.incidents desc, r.area_code) as "position",
         count(*) over w as areas_in_partnership,
         cast(ceil(0.1 * count(*) over w) as integer) as top_10_percent_size,
-        sum(r.incidents) over w as partnership_incidents
+        {{ exact_sum('r.incidents', "over w") }} as partnership_incidents
     from {{ ref('area_rates') }} as r
     where r.area_type in ('lsoa', 'ward')
     window w as (partition by r.partnership_code, r.area_type, r.dataset, r.category, r.period_start)

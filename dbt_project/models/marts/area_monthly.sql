@@ -40,7 +40,7 @@ categories as (
 ),
 
 lsoa_counts as (
-    select dataset, category, lsoa_code, "month", sum(incidents) as incidents
+    select dataset, category, lsoa_code, "month", {{ exact_sum('incidents') }} as incidents
     from fact
     group by all
 ),
@@ -53,7 +53,7 @@ area_counts as (
         c.dataset,
         case when grouping(c.category) = 1 then 'All' else c.category end as category,
         c."month",
-        sum(c.incidents) as incidents
+        {{ exact_sum('c.incidents') }} as incidents
     from lsoa_counts as c
     inner join {{ ref('int_area_lsoas') }} as a
         on a.lsoa_code = c.lsoa_code

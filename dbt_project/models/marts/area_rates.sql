@@ -16,7 +16,7 @@ with yearly as (
         any_value(partnership_name) as partnership_name,
         any_value(audit_year) as audit_year,
         sum(months_in_period) as months_covered,
-        round(sum(incidents), 6) as incidents
+        round({{ exact_sum('incidents') }}, 6) as incidents
     from {{ ref('area_monthly') }}
     group by area_type, area_code, partnership_code, dataset, category, period_start
 ),

@@ -39,7 +39,8 @@ apportioned as (
         partnership_code,
         dataset,
         period_start,
-        sum(incidents) filter (where method <> 'exact') / nullif(sum(incidents), 0) as share_apportioned
+        {{ exact_sum('incidents', "filter (where method <> 'exact')") }}
+        / nullif({{ exact_sum('incidents') }}, 0) as share_apportioned
     from fact
     group by all
 ),

@@ -44,7 +44,10 @@ region as (
         category,
         period_start,
         count(*) as partnerships,
-        case when count(population) = count(*) then 1000.0 * sum(incidents) / nullif(sum(population), 0) end
+        case
+            when count(population) = count(*)
+                then 1000.0 * {{ exact_sum('incidents') }} / nullif(sum(population), 0)
+        end
             as rate,
         min(months_covered) as min_months,
         max(months_covered) as max_months
@@ -81,7 +84,7 @@ comparators as (
         r.peer_group,
         'Peer group ' || r.peer_group || ' (mean of the other members)',
         count(o.rate),
-        avg(o.rate),
+        {{ exact_sum('o.rate') }} / count(o.rate),
         bool_and(o.months_covered = r.months_covered)
     from ranked as r
     inner join {{ ref('peer_groups') }} as g

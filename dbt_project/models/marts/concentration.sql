@@ -13,11 +13,12 @@ select
     cast(count(*) as integer) as lsoas,
     cast(count(*) filter (where incidents > 0) as integer) as lsoas_with_incidents,
     any_value(top_10_percent_size) as top_lsoas,
-    cast(sum(incidents) as double) as incidents,
-    cast(coalesce(sum(incidents) filter (where "position" <= top_10_percent_size), 0) as double)
+    cast({{ exact_sum('incidents') }} as double) as incidents,
+    cast(coalesce({{ exact_sum('incidents', "filter (where \"position\" <= top_10_percent_size)") }}, 0) as double)
         as top_lsoa_incidents,
     cast(round(
-        sum(incidents) filter (where "position" <= top_10_percent_size) / nullif(sum(incidents), 0), 4
+        {{ exact_sum('incidents', "filter (where \"position\" <= top_10_percent_size)") }}
+        / nullif({{ exact_sum('incidents') }}, 0), 4
     ) as double) as share_in_top_10_percent,
     cast(round(any_value(top_10_percent_size) / count(*), 4) as double) as even_spread_share
 from {{ ref('int_area_ranks') }}

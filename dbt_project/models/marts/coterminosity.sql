@@ -10,14 +10,14 @@ with fact as (
 per_partnership as (
     select
         partnership_code, dataset,
-        sum(incidents) as incidents,
-        sum(incidents) filter (where method = 'exact') as exact_incidents
+        {{ exact_sum('incidents') }} as incidents,
+        {{ exact_sum('incidents', "filter (where method = 'exact')") }} as exact_incidents
     from fact
     group by all
 ),
 
 crossing as (
-    select partnership_code, dataset, sum(incidents) as crossing_incidents
+    select partnership_code, dataset, {{ exact_sum('incidents') }} as crossing_incidents
     from {{ ref('int_agency_counts_placed') }}
     where in_region and not area_in_one_partnership
     group by all

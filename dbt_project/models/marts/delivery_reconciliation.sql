@@ -18,8 +18,8 @@ with rows as (
 placed as (
     select
         delivery_sha256,
-        sum(incidents) filter (where in_region) as incidents_in_region,
-        sum(incidents) filter (where not in_region) as incidents_outside_region
+        {{ exact_sum('incidents', "filter (where in_region)") }} as incidents_in_region,
+        {{ exact_sum('incidents', "filter (where not in_region)") }} as incidents_outside_region
     from {{ ref('int_agency_counts_placed') }}
     group by all
 )

@@ -42,7 +42,7 @@ with_total as (
         any_value(period_end),
         any_value(months_covered),
         any_value(population),
-        sum(incidents),
+        {{ exact_sum('incidents') }},
         null,
         sum(weighted_incidents)
     from weighted
@@ -68,7 +68,7 @@ select
         weighted_incidents / nullif(sum(weighted_incidents) filter (where category <> 'All') over w, 0), 4
     ) as double) as share_of_severity,
     cast(round(
-        incidents / nullif(sum(incidents) filter (where category <> 'All') over w, 0), 4
+        incidents / nullif({{ exact_sum('incidents', "filter (where category <> 'All') over w") }}, 0), 4
     ) as double) as share_of_incidents
 from with_total
 window w as (partition by partnership_code, dataset, period_start)

@@ -13,7 +13,7 @@ select
     string_agg(audit_year, ', ' order by period_start) filter (where in_top_10_percent)
         as audit_years_in_top_10_percent,
     count(*) >= 2 and count(*) = count(*) filter (where in_top_10_percent) as in_top_10_percent_every_year,
-    cast(sum(incidents) as double) as incidents
+    cast({{ exact_sum('incidents') }} as double) as incidents
 from {{ ref('int_area_ranks') }}
 where area_type = 'lsoa'
 group by partnership_code, dataset, category, area_code

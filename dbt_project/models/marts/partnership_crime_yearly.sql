@@ -13,7 +13,7 @@ coverage as (
 ),
 
 yearly as (
-    select partnership_code, partnership_name, period_start, crime_type, sum(incidents) as incidents
+    select partnership_code, partnership_name, period_start, crime_type, {{ exact_sum('incidents') }} as incidents
     from monthly
     group by all
 ),

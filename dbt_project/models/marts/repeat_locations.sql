@@ -24,7 +24,7 @@ per_location as (
         case when grouping(category) = 1 then 'All' else category end as category,
         period_start,
         location_key,
-        sum(incidents) as incidents
+        {{ exact_sum('incidents') }} as incidents
     from fact
     where location_key is not null
     -- noqa: disable=PRS,LT02 (sqlfluff's DuckDB dialect does not parse grouping sets; to the end of the file)
@@ -42,8 +42,8 @@ per_year as (
         period_start,
         count(*) as locations,
         count(*) filter (where incidents >= 2) as repeat_locations,
-        sum(incidents) as located_incidents,
-        coalesce(sum(incidents) filter (where incidents >= 2), 0) as incidents_at_repeat_locations,
+        {{ exact_sum('incidents') }} as located_incidents,
+        coalesce({{ exact_sum('incidents', "filter (where incidents >= 2)") }}, 0) as incidents_at_repeat_locations,
         max(incidents) as most_incidents_at_one_location
     from per_location
     group by all

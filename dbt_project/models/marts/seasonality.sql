@@ -23,7 +23,7 @@ by_month as (
         calendar_month,
         any_value(partnership_name) as partnership_name,
         count(*) as months_observed,
-        avg(incidents) as mean_monthly_incidents
+        {{ exact_sum('incidents') }} / count(incidents) as mean_monthly_incidents
     from monthly
     group by partnership_code, dataset, category, calendar_month
 ),
@@ -31,7 +31,7 @@ by_month as (
 profile as (
     select
         *,
-        avg(mean_monthly_incidents) over w as mean_of_monthly_means,
+        {{ exact_sum('mean_monthly_incidents', 'over w') }} / count(*) over w as mean_of_monthly_means,
         count(*) over w as calendar_months_observed
     from by_month
     window w as (partition by partnership_code, dataset, category)

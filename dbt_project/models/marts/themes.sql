@@ -33,7 +33,7 @@ matched_categories as (
 ),
 
 theme_counts as (
-    select r.partnership_code, r.period_start, m.theme, m.dataset, sum(r.incidents) as incidents
+    select r.partnership_code, r.period_start, m.theme, m.dataset, {{ exact_sum('r.incidents') }} as incidents
     from matched_categories as m
     inner join {{ ref('area_rates') }} as r
         on r.dataset = m.dataset and r.category = m.category

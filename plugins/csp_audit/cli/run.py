@@ -81,10 +81,12 @@ def _warehouse(warehouse_file: Path) -> Path:
 def run_region(region_file: Path, warehouse_file: Path) -> int:
     """The pipeline for a region alone: police.uk ingest, then the build; exit 3 if a delivery was rejected."""
     from csp_audit.config import RegionConfigError, load_region
+    from csp_audit.geography.region import check_region_codes
     from csp_audit.sources.police_uk import DATASET
 
     try:
         region = load_region(region_file)
+        check_region_codes(region)
     except RegionConfigError as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
     warehouse_file = _warehouse(warehouse_file)
@@ -100,10 +102,13 @@ def run_region(region_file: Path, warehouse_file: Path) -> int:
 
 def run_plan(plan_file: Path, warehouse_file: Path, as_of: str | None = None) -> int:
     """Every ingest DAG generated from the plan, then the audit build, through ``dag.test()``."""
+    from csp_audit.config import load_region
+    from csp_audit.geography.region import check_region_codes
     from csp_audit.plan import PlanError, load_plan
 
     try:
         plan = load_plan(plan_file)
+        check_region_codes(load_region(plan.region))
     except (PlanError, ValueError) as exc:
         return fail(str(exc), EXIT_BAD_INPUT)
     warehouse_file = _warehouse(warehouse_file)

@@ -6,6 +6,7 @@ folder of the YAML file so a region folder can be moved or shared as a whole.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,9 @@ from csp_audit.config.safe_yaml import safe_yaml
 ONS_CODE = re.compile(r"^[A-Z]\d{8}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
-_TOP_KEYS = {"name", "audit_year_start_month", "geography", "partnerships", "sources"}
+_TOP_KEYS = {"name", "audit_year_start_month", "geography", "partnerships", "sources", "data_roots"}
+# Folders, besides the region file's own, that its paths may point into (os.pathsep-separated)
+DATA_ROOTS_ENV = "CSP_AUDIT_DATA_ROOTS"
 _GEOGRAPHY_KEYS = {
     "lsoa_lookup",
     "partnership_lookup",
@@ -112,15 +115,47 @@ def _mapping(path: Path, key: str, value: Any, allowed: set[str]) -> dict[str, A
     return value
 
 
-def _path(base: Path, path: Path, key: str, value: Any, *, must_exist: bool = True) -> Path:
+def _lexical(base: Path, value: str) -> Path:
+    """``value`` made absolute against ``base`` with ``..`` folded, links not followed."""
+    return Path(os.path.normpath(base / os.path.expanduser(value)))
+
+
+def _data_roots(base: Path, path: Path, value: Any) -> tuple[Path, ...]:
+    """The folders the region's paths may point into: its own folder, ``data_roots`` and the environment.
+
+    A region YAML is data someone wrote, not code: without this a lookup could name ``/etc/shadow``
+    and the run would read it. Links inside an allowed folder are the operator's own choice.
+    """
+    roots = [base]
+    if value is not None:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise _fail(
+                path, "data_roots", "must be a list of folders (relative to the region file or absolute)"
+            )
+        roots += [_lexical(base, v) for v in value]
+    roots += [_lexical(base, v) for v in os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep) if v.strip()]
+    return tuple(roots)
+
+
+def _path(
+    base: Path, path: Path, key: str, value: Any, *, must_exist: bool = True, roots: tuple[Path, ...] = ()
+) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise _fail(path, key, "must be a non-empty path string")
     try:
+        lexical = _lexical(base, value)
         resolved = (base / value).resolve()
         exists = resolved.exists()
     # Fuzzing fix: a NUL byte (ValueError) or an over-long name (OSError) escaped from resolve/exists.
     except (OSError, ValueError) as exc:
         raise _fail(path, key, f"{value[:80]!r} cannot be used as a path: {exc.__class__.__name__}") from exc
+    allowed = roots or (base,)
+    if not any(lexical == root or lexical.is_relative_to(root) for root in allowed):
+        raise _fail(
+            path, key,
+            f"{value[:200]!r} is outside the folders this region may read ({', '.join(map(str, allowed))}); "
+            f"list its folder under 'data_roots' (or in ${DATA_ROOTS_ENV}) if it is meant to be read",
+        )  # fmt: skip
     if must_exist and not exists:
         raise _fail(path, key, f"{value!r} does not exist (resolved to {resolved})")
     return resolved
@@ -154,6 +189,7 @@ def load_region(path: str | Path) -> Region:
         raise RegionConfigError(f"{path}: not valid YAML: {exc}") from exc
     doc = _mapping(path, "<top level>", raw, _TOP_KEYS)
     base = path.parent
+    roots = _data_roots(base, path, doc.get("data_roots"))
 
     for required in ("name", "geography", "partnerships", "sources"):
         if required not in doc:
@@ -177,13 +213,13 @@ def load_region(path: str | Path) -> Region:
             if required not in fin:
                 raise _fail(path, f"geography.finer.{required}", "is required")
         finer = FinerLookups(
-            lsoa_lookup=_path(base, path, "geography.finer.lsoa_lookup", fin["lsoa_lookup"]),
+            lsoa_lookup=_path(base, path, "geography.finer.lsoa_lookup", fin["lsoa_lookup"], roots=roots),
             partnership_lookup=_path(
-                base, path, "geography.finer.partnership_lookup", fin["partnership_lookup"]
+                base, path, "geography.finer.partnership_lookup", fin["partnership_lookup"], roots=roots
             ),
         )
 
-    apportionment = _apportionment(base, path, geo.get("apportionment"))
+    apportionment = _apportionment(base, path, geo.get("apportionment"), roots)
     box = geo.get("bounding_box", list(ENGLAND_AND_WALES_BOX))
     if (
         not isinstance(box, list)
@@ -211,7 +247,11 @@ def load_region(path: str | Path) -> Region:
     sources = _mapping(path, "sources", doc["sources"], _SOURCE_KEYS)
     if not sources:
         raise _fail(path, "sources", "lists no source; add at least 'police_uk'")
-    police = _path(base, path, "sources.police_uk", sources["police_uk"]) if "police_uk" in sources else None
+    police = (
+        _path(base, path, "sources.police_uk", sources["police_uk"], roots=roots)
+        if "police_uk" in sources
+        else None
+    )
     if police is not None and not police.is_dir():
         raise _fail(path, "sources.police_uk", f"{police} is not a folder")
 
@@ -219,9 +259,11 @@ def load_region(path: str | Path) -> Region:
         name=name,
         source=path,
         audit_year_start_month=start,
-        lsoa_lookup=_path(base, path, "geography.lsoa_lookup", geo["lsoa_lookup"]),
-        partnership_lookup=_path(base, path, "geography.partnership_lookup", geo["partnership_lookup"]),
-        population=_path(base, path, "geography.population", geo["population"])
+        lsoa_lookup=_path(base, path, "geography.lsoa_lookup", geo["lsoa_lookup"], roots=roots),
+        partnership_lookup=_path(
+            base, path, "geography.partnership_lookup", geo["partnership_lookup"], roots=roots
+        ),
+        population=_path(base, path, "geography.population", geo["population"], roots=roots)
         if geo.get("population") is not None
         else None,
         police_force_areas=pfas,
@@ -233,7 +275,7 @@ def load_region(path: str | Path) -> Region:
     )
 
 
-def _apportionment(base: Path, path: Path, value: Any) -> tuple[Apportionment, ...]:
+def _apportionment(base: Path, path: Path, value: Any, roots: tuple[Path, ...]) -> tuple[Apportionment, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -265,7 +307,12 @@ def _apportionment(base: Path, path: Path, value: Any) -> tuple[Apportionment, .
                     f"must be one of {', '.join(CHANGE_WEIGHTS)} for a census change lookup, got {weight!r}",
                 )
         out.append(
-            Apportionment(area_type, vintage, _path(base, path, f"{key}.lookup", entry.get("lookup")), weight)
+            Apportionment(
+                area_type,
+                vintage,
+                _path(base, path, f"{key}.lookup", entry.get("lookup"), roots=roots),
+                weight,
+            )
         )
     keys = [a.key for a in out]
     if len(set(keys)) != len(keys):

@@ -48,6 +48,18 @@ class GeographyError(ValueError):
     """
 
 
+class UnknownCodes(GeographyError):
+    """The region names partnership or force codes its partnership lookup does not have.
+
+    A mistake in the region YAML, not in the lookup: ``key`` names the YAML key so the CLI can exit 2
+    pointing at it (the message still names the lookup that was searched).
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(message)
+
+
 @dataclass(frozen=True)
 class Lookup:
     """A parsed ONS lookup in canonical form.
@@ -119,6 +131,17 @@ class _Table:
     lines: list[int]
 
 
+_COLUMN_NAME = re.compile(r"^[\w .()/&'-]{1,80}$")
+
+
+def _header_text(header: list[str]) -> str:
+    """The header for an error message, only if it reads as column names: a file that is not a lookup
+    (a path pointed at the wrong file) must not have its first line copied into logs."""
+    if len(header) <= 200 and all(_COLUMN_NAME.match(name) for name in header):
+        return ", ".join(header)
+    return "a first line that is not a list of column names"
+
+
 def _read_csv(path: Path) -> _Table:
     """Read a CSV with the csv module so every row keeps its true file line number for error messages.
 
@@ -142,7 +165,7 @@ def _read_csv(path: Path) -> _Table:
                 if len(record) != len(header):
                     raise GeographyError(
                         f"{path}: line {reader.line_num} has {len(record)} fields but the header has "
-                        f"{len(header)} ({', '.join(header)})"
+                        f"{len(header)} ({_header_text(header)})"
                     )
                 rows.append(record)
                 lines.append(reader.line_num)
@@ -155,7 +178,7 @@ def _read_csv(path: Path) -> _Table:
     if header is None:
         raise GeographyError(f"{path}: empty file, expected a CSV header and data rows")
     if not rows:
-        raise GeographyError(f"{path}: header only, no data rows (header: {', '.join(header)})")
+        raise GeographyError(f"{path}: header only, no data rows (header: {_header_text(header)})")
     seen: dict[str, str] = {}
     for name in header:
         key = name.lower()
@@ -179,7 +202,7 @@ def _find_column(table: _Table, level: str, kind: str, role: str) -> tuple[int, 
         raise GeographyError(
             f"{table.path}: no {_LEVEL_LABEL[level]} {what} column (header pattern {pattern.pattern!r}, "
             f"case-insensitive) - this file cannot be used as {role}; its columns are: "
-            f"{', '.join(table.header)}"
+            f"{_header_text(table.header)}"
         )
     if len(found) > 1:
         raise GeographyError(
@@ -310,7 +333,7 @@ def read_population(path: Path) -> pd.DataFrame:
     for found, what in ((lsoa_cols, "LSOA code"), (value_cols, "population")):
         if not found:
             raise GeographyError(
-                f"{table.path}: no {what} column found; columns are: {', '.join(table.header)} "
+                f"{table.path}: no {what} column found; columns are: {_header_text(table.header)} "
                 "(expected LSOA code: LSOA<yy>CD or a name with 'lsoa' and 'code'; population: "
                 "population|pop|persons|all_ages|total|count)"
             )
@@ -407,9 +430,10 @@ def select_partnerships(
         unknown = [c for c in wanted if c not in known.index]
         if unknown:
             listing = "; ".join(f"{code} {name}" for code, name in sorted(known.items()))
-            raise GeographyError(
+            raise UnknownCodes(
+                "partnerships.police_force_areas",
                 f"{partnerships.source}: unknown PFA{v['pfa']} code(s) {_short(unknown)}; "
-                f"known PFAs: {listing}"
+                f"known PFAs: {listing}",
             )
         return sorted(frame.loc[frame["pfa_code"].isin(wanted), "csp_code"].unique().tolist())
     assert codes is not None
@@ -419,9 +443,10 @@ def select_partnerships(
     known_csps = set(frame["csp_code"])
     unknown = [c for c in wanted if c not in known_csps]
     if unknown:
-        raise GeographyError(
+        raise UnknownCodes(
+            "partnerships.codes",
             f"{partnerships.source}: unknown CSP{v['csp']} code(s) {_short(unknown)} "
-            f"(the file has {len(known_csps)} CSPs)"
+            f"(the file has {len(known_csps)} CSPs)",
         )
     return wanted
 
@@ -615,11 +640,11 @@ def read_apportionment(path: Path, area_type: str, weight: str) -> pd.DataFrame:
     if len(areas) != 1:
         raise GeographyError(
             f"{path}: expected one {area_type} code column matching {pattern!r}, found "
-            f"{[table.header[i] for i in areas] or 'none'} in {', '.join(table.header)}"
+            f"{[table.header[i] for i in areas] or 'none'} in {_header_text(table.header)}"
         )
     if len(weights) != 1:
         raise GeographyError(
-            f"{path}: no weight column named {weight!r} (columns: {', '.join(table.header)})"
+            f"{path}: no weight column named {weight!r} (columns: {_header_text(table.header)})"
         )
     rows = []
     for row, line in zip(table.rows, table.lines, strict=True):
@@ -714,7 +739,7 @@ def read_lsoa_change(path: Path, *, population: pd.DataFrame | None = None) -> p
         raise GeographyError(
             f"{where}: a census change lookup needs two code columns of one level and two vintages "
             f"(e.g. LSOA01CD and LSOA11CD, or LSOA11CD and LSOA21CD); found "
-            f"{', '.join(table.header[i] for i, _ in found) or 'none'} in {', '.join(table.header)}"
+            f"{', '.join(table.header[i] for i, _ in found) or 'none'} in {_header_text(table.header)}"
         )
     level = levels[0]
     (old_idx, old_m), (new_idx, new_m) = sorted(found, key=lambda item: item[1].group(2))
@@ -722,7 +747,7 @@ def read_lsoa_change(path: Path, *, population: pd.DataFrame | None = None) -> p
     if len(chg) != 1:
         raise GeographyError(
             f"{where}: expected one change indicator column CHGIND, found "
-            f"{', '.join(table.header[i] for i in chg) or 'none'} in {', '.join(table.header)}"
+            f"{', '.join(table.header[i] for i in chg) or 'none'} in {_header_text(table.header)}"
         )
     chg_idx = chg[0]
     label = level.upper()

@@ -30,6 +30,26 @@ def _read(region: Region) -> tuple[lookups.Lookup, lookups.Lookup, list[str], pd
     return lsoas, partnerships, csps, placed
 
 
+def check_region_codes(region: Region) -> None:
+    """Refuse, before anything runs, a region whose force or partnership codes its lookup lacks.
+
+    Raises :class:`~csp_audit.config.RegionConfigError` naming the YAML key (an unknown code is a
+    mistake in the region, exit 2); a lookup that cannot be read is left for the build to report.
+    """
+    from csp_audit.config import RegionConfigError
+
+    try:
+        lookups.select_partnerships(
+            lookups.read_partnership_lookup(region.partnership_lookup),
+            police_force_areas=list(region.police_force_areas) or None,
+            codes=list(region.partnership_codes) or None,
+        )
+    except lookups.UnknownCodes as exc:
+        raise RegionConfigError(f"{region.source}: key '{exc.key}': {exc}") from exc
+    except lookups.GeographyError:
+        return
+
+
 def place_region_lsoas(region: Region) -> pd.DataFrame:
     """Every LSOA of the region's lookup with its ward, LAD, partnership, force area and ``in_region``."""
     return _read(region)[3]

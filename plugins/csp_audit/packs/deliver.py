@@ -127,9 +127,17 @@ def deliver_releases(
     url: str | None = None,
     conn_id: str | None = None,
 ) -> list[Delivery]:
-    """Deliver every new release; unchanged refreshes deliver nothing."""
+    """Deliver every release not in the outbox yet: the new ones, and an unchanged one whose delivery
+    an earlier publish did not finish (killed between building and delivering). A version already
+    delivered is only checked for its marker."""
     root = outbox_root(out_root, url, conn_id)
-    return [deliver_release(r, root) for r in releases if r.is_new]
+    return [deliver_release(r, root) for r in releases]
+
+
+def unannounced_marker(release: PackRelease) -> Path:
+    """Written when a release is built and removed once its notice is sent (or recorded as unsendable),
+    so a publish killed before notifying announces it on the next run, and only then."""
+    return Path(release.path).parent / f".unannounced-{release.version}"
 
 
 # ------------------------------------------------------------------------------------------ contacts
@@ -261,7 +269,8 @@ def notify_releases(
     from_email: str | None = None,
     context: dict[str, Any] | None = None,
 ) -> list[Notice]:
-    """One SmtpNotifier message per partnership with a new release."""
+    """One SmtpNotifier message per partnership with a new release, or with a release an earlier,
+    interrupted publish built but never announced."""
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
     conn_id = smtp_conn_id or os.environ.get(SMTP_CONN_ENV) or DEFAULT_SMTP_CONN
@@ -271,7 +280,8 @@ def notify_releases(
     configured = smtp_configured(conn_id)
     notices = []
     for release in releases:
-        if not release.is_new:
+        marker = unannounced_marker(release)
+        if not (release.is_new or marker.exists()):
             continue
         to = recipients(release.partnership_code, contacts, fallback)
         subject, body = message(release, by_code.get(release.partnership_code))
@@ -281,10 +291,12 @@ def notify_releases(
                 Notice(release.partnership_code, release.version, tuple(to), subject, False, reason)
             )
             log.warning("%s: release %s not notified (%s)", release.partnership_code, release.version, reason)
+            marker.unlink(missing_ok=True)
             continue
         notifier = SmtpNotifier(
             to=to, from_email=sender, subject=subject, html_content=body, smtp_conn_id=conn_id
         )
         notifier(dict(context or {}))
+        marker.unlink(missing_ok=True)
         notices.append(Notice(release.partnership_code, release.version, tuple(to), subject, True))
     return notices

@@ -183,7 +183,27 @@ def rule_problems(doc: Any) -> list[Problem]:
         found.extend(_geography_rules(base, ds.get("geography")))
         found.extend(_column_rules(base, ds.get("columns")))
         found.extend(_landing_rules(base, ds_id, ds, ids, folders))
+        if isinstance(ds_id, str) and ID.match(ds_id) and ds_id not in modelled_datasets():
+            found.append((key_path(base), f"no dbt model reads dataset {ds_id!r}: its deliveries would load and "
+                          f"then fail every build (add models/staging/<source>/ with a source table ds__{ds_id} "
+                          "first); datasets with models: " + ", ".join(sorted(modelled_datasets()))))  # fmt: skip
     return found
+
+
+@cache
+def modelled_datasets() -> frozenset[str]:
+    """Datasets the dbt project reads: the ``ds__<dataset>`` source tables its staging folders declare."""
+    from csp_audit.config.safe_yaml import safe_yaml
+    from csp_audit.paths import dbt_project_dir
+
+    found: set[str] = set()
+    for path in sorted((dbt_project_dir() / "models" / "staging").glob("*/_*__sources.yml")):
+        for source in (safe_yaml(path.read_text(encoding="utf-8")) or {}).get("sources") or []:
+            for table in source.get("tables") or []:
+                name = str(table.get("name", ""))
+                if name.startswith("ds__"):
+                    found.add(name.removeprefix("ds__"))
+    return frozenset(found)
 
 
 def _agency_ids(value: Any) -> list[str]:

@@ -30,6 +30,7 @@ from typing import Any
 from csp_audit import warehouse
 from csp_audit.config import load_region
 from csp_audit.plan.model import DataPlan, Dataset
+from csp_audit.plan.periods import CADENCE_MONTHS, Month
 from csp_audit.progress import progress
 from csp_audit.quality import batch as batches
 from csp_audit.quality import data_docs, gx_duckdb, suites
@@ -299,6 +300,32 @@ def _period_months(cadence: str, period: str) -> list[str]:
     return months
 
 
+PERIOD_NOT_IN_CADENCE = "period_not_in_cadence"
+
+
+def cadence_refusal(plan: DataPlan, dataset: Dataset, delivery: Delivery) -> FileRejected | None:
+    """A delivery in a period folder the plan's cadence does not expect, refused whole.
+
+    Quarterly data put in ``2022-05/`` beside ``2022-04/`` would otherwise count as a second
+    quarter's delivery and double its months; so a period must start a cadence step counted from
+    the plan's cycle start (every month for monthly data).
+    """
+    step = CADENCE_MONTHS[dataset.cadence]
+    try:
+        month = Month.parse(delivery.period)
+    except ValueError:
+        return FileRejected(delivery.source_file, 0, PERIOD_NOT_IN_CADENCE,
+                            f"period {delivery.period!r} is not a YYYY-MM period")  # fmt: skip
+    if (month.index - plan.cycle.start.index) % step == 0:
+        return None
+    before = month.plus(-((month.index - plan.cycle.start.index) % step))
+    return FileRejected(
+        delivery.source_file, 0, PERIOD_NOT_IN_CADENCE,
+        f"{dataset.id} is delivered {dataset.cadence}, in period folders {before}, {before.plus(step)}, ...; "
+        f"{delivery.period} is not one of them (move the file to the folder of the period it covers)",
+    )  # fmt: skip
+
+
 def validate(
     plan: DataPlan, dataset: Dataset, warehouse_file: str, deliveries: list[Delivery]
 ) -> dict[str, Any]:
@@ -314,16 +341,19 @@ def validate(
              f"(suite {gate.document['name']} {gate.fingerprint})")  # fmt: skip
     if not todo:
         return {"validated": 0, "rejected": 0, "rows_quarantined": 0}
+    refused = [_Check(d, rejected=r) for d in todo if (r := cadence_refusal(plan, dataset, d)) is not None]
+    todo = [d for d in todo if cadence_refusal(plan, dataset, d) is None]
     checks = {i: _Check(item) for i, item in enumerate(todo)}
-    with gx_duckdb.scratch(Path(warehouse_file).parent / "gate") as box:
-        gate.prepare(box)
-        checked = 0
-        for members in _batches(todo, by_period=gate.per_period):
-            gate.check_batch(box, todo, members, checks)
-            checked += len(members)
-            progress(f"validate {dataset.id}: {checked}/{len(todo)} deliveries checked")
-        gate.file_rules(box, todo, checks)
-    verdicts = [checks[i].verdict(gate.fingerprint) for i in range(len(todo))]
+    if todo:
+        with gx_duckdb.scratch(Path(warehouse_file).parent / "gate") as box:
+            gate.prepare(box)
+            checked = 0
+            for members in _batches(todo, by_period=gate.per_period):
+                gate.check_batch(box, todo, members, checks)
+                checked += len(members)
+                progress(f"validate {dataset.id}: {checked}/{len(todo)} deliveries checked")
+            gate.file_rules(box, todo, checks)
+    verdicts = [c.verdict(gate.fingerprint) for c in (*refused, *(checks[i] for i in range(len(todo))))]
     for v in verdicts:
         if v["outcome"] == "rejected":
             progress(f"validate {dataset.id}: REJECTED {v['source_file']}, line {v['line']}: "

@@ -385,6 +385,10 @@ class _Scanner:
                 kind = str(info.get("type", ""))
             if kind == "file" and "mode" in info and not stat.S_ISREG(int(info["mode"])):
                 kind = "other"
+            if kind == "file" and self.local and int(info.get("nlink") or 1) > 1:
+                # a hard link's other name may lie outside the landing zone (it cannot be told from here)
+                self.skip(shown, "hard link (the file has another name, perhaps outside the landing zone)")
+                continue
             if kind not in ("file", "directory"):
                 self.skip(shown, "not a regular file or folder")
                 continue

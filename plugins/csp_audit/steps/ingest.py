@@ -157,5 +157,6 @@ def load(plan_file: str, warehouse_file: str, dataset_id: str, files: list[dict[
                 loaded_rows += accepted[item.sha256]
             con.execute("drop table if exists _reread")
             copy.unlink(missing_ok=True)
+        warehouse.record_scan(con, dataset_id, files)
     progress(f"load {dataset_id}: {loaded_files} new deliveries, {loaded_rows} rows")
     return {"loaded_files": loaded_files, "loaded_rows": loaded_rows}

@@ -69,10 +69,14 @@ def build_and_release(
     partnerships: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     from csp_audit.packs.build import build_packs
+    from csp_audit.packs.deliver import unannounced_marker
 
     releases = build_packs(
         snapshot, out_root, plan_file=plan_file, refresh_label=refresh_label, partnerships=partnerships
     )
+    for release in releases:
+        if release.is_new:  # until notify has told the partnership (a killed publish resumes from here)
+            unannounced_marker(release).write_text(release.version + "\n", encoding="utf-8")
     return [r.to_dict() for r in releases]
 
 

@@ -13,6 +13,7 @@ from csp_audit.warehouse.raw import (
     ensure_dataset_table,
     load_delivery,
     loaded,
+    record_scan,
     record_validation,
     validated,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "loaded",
     "now",
     "quote_ident",
+    "record_scan",
     "record_validation",
     "replace_tables",
     "validated",

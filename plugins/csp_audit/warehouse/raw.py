@@ -8,11 +8,16 @@ One set of tables serves every dataset of the plan, police.uk included:
 - ``raw.ds__<dataset>``: the rows of each dataset, text exactly as delivered (empty is null), with
   lineage (``_sha256``, ``_source_file``, ``_row_number``, ``_loaded_at``).
 
+- ``raw.landing_scans`` / ``raw.landing_seen``: every ingest's view of its source (which files, by
+  content hash, were there), so the order deliveries arrived in is known without trusting file
+  modification times.
+
 Every write is one transaction, so a killed task leaves either the whole delivery or none of it.
 Deliveries are identified by content hash: loading the same bytes twice adds nothing. A corrected
 re-delivery is stored beside the one it corrects; which one is current is decided in dbt by one rule
-for every dataset (the latest received for the dataset, agency and period), so nothing here is
-updated in place and a re-run cannot change history.
+for every dataset (``int_deliveries``: of the files in the source at the latest scan, the one that
+arrived last for the dataset, agency and period), so nothing here is updated in place and a re-run
+cannot change history.
 """
 
 from __future__ import annotations
@@ -56,6 +61,20 @@ create table if not exists raw.delivery_row_failures (
     sha256 varchar not null,
     row_number bigint not null,
     rule varchar not null
+);
+create sequence if not exists raw.landing_scan_ids;
+create table if not exists raw.landing_scans (
+    dataset varchar not null,
+    scan_id bigint not null,
+    scanned_at timestamp not null
+);
+create table if not exists raw.landing_seen (
+    dataset varchar not null,
+    scan_id bigint not null,
+    sha256 varchar not null,
+    agency varchar not null,
+    period varchar not null,
+    source_file varchar not null
 );
 """
 
@@ -209,6 +228,31 @@ def record_validation(con: duckdb.DuckDBPyConnection, verdict: dict[str, Any]) -
     except BaseException:
         con.execute("rollback")
         raise
+
+
+def record_scan(con: duckdb.DuckDBPyConnection, dataset: str, files: list[dict[str, Any]]) -> int:
+    """Record what the dataset's source holds now (one transaction); returns the scan's number.
+
+    The arrival of a delivery is the first scan that sees its bytes after one that did not, so a
+    re-export, an in-place overwrite and an A -> B -> A restore are ordered as they happened, and a
+    file taken away leaves the next build (``int_deliveries``).
+    """
+    con.execute("begin transaction")
+    try:
+        scan_id = con.execute("select nextval('raw.landing_scan_ids')").fetchone()[0]
+        con.execute("insert into raw.landing_scans values (?, ?, ?)", [dataset, scan_id, now()])
+        if files:
+            con.execute(
+                "insert into raw.landing_seen select ?, ?, unnest(?::varchar[]), unnest(?::varchar[]), "
+                "unnest(?::varchar[]), unnest(?::varchar[])",
+                [dataset, scan_id, [f["sha256"] for f in files], [f["agency"] for f in files],
+                 [f["period"] for f in files], [f["source_file"] for f in files]],
+            )  # fmt: skip
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return int(scan_id)
 
 
 def loaded(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -46,7 +46,7 @@ recorded as (
         m.role,
         string_agg(r.category, ', ' order by r.category) as categories,
         any_value(r.months_covered) as months_covered,
-        sum(r.incidents) as incidents,
+        {{ exact_sum('r.incidents') }} as incidents,
         any_value(r.population) as population
     from matched as m
     inner join {{ ref('area_rates') }} as r

@@ -67,7 +67,7 @@ yearly as (
         any_value(r.period_end) as period_end,
         m.issue,
         any_value(r.months_covered) as months_covered,
-        sum(r.incidents) as incidents,
+        {{ exact_sum('r.incidents') }} as incidents,
         any_value(r.population) as population
     from matched as m
     inner join {{ ref('area_rates') }} as r
@@ -101,7 +101,7 @@ trended as (
 ),
 
 lsoa_counts as (
-    select r.partnership_code, r.period_start, m.issue, r.area_code, sum(r.incidents) as incidents
+    select r.partnership_code, r.period_start, m.issue, r.area_code, {{ exact_sum('r.incidents') }} as incidents
     from matched as m
     inner join {{ ref('area_rates') }} as r
         on
@@ -125,7 +125,8 @@ concentrated as (
         partnership_code,
         period_start,
         issue,
-        sum(incidents) filter (where "position" <= top_size) / nullif(sum(incidents), 0) as share_in_top_10_percent
+        {{ exact_sum('incidents', "filter (where \"position\" <= top_size)") }}
+        / nullif({{ exact_sum('incidents') }}, 0) as share_in_top_10_percent
     from lsoa_ranked
     group by partnership_code, period_start, issue
 ),

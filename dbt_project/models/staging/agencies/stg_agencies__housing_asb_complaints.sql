@@ -1,6 +1,6 @@
 select
     _sha256 as delivery_sha256, _source_file as source_file, _row_number as row_number,
-    cast(nullif(trim("month"), '') || '-01' as date) as "month",
+    try_cast(nullif(trim("month"), '') || '-01' as date) as "month",
     nullif(trim(lsoa_code), '') as lsoa_code,
     nullif(trim(complaint_category), '') as complaint_category,
     try_cast(nullif(trim(complaints), '') as bigint) as complaints

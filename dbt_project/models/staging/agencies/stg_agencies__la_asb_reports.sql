@@ -1,6 +1,6 @@
 select
     _sha256 as delivery_sha256, _source_file as source_file, _row_number as row_number,
-    cast(nullif(trim("month"), '') || '-01' as date) as "month",
+    try_cast(nullif(trim("month"), '') || '-01' as date) as "month",
     nullif(trim(ward_code), '') as area_code,
     nullif(trim(ward_name), '') as area_name,
     nullif(trim(report_type), '') as report_type,

@@ -1,6 +1,6 @@
 select
     _sha256 as delivery_sha256, _source_file as source_file, _row_number as row_number,
-    cast(nullif(trim(quarter_start), '') || '-01' as date) as quarter_start,
+    try_cast(nullif(trim(quarter_start), '') || '-01' as date) as quarter_start,
     nullif(trim(ward_code), '') as area_code,
     nullif(trim(ward_name), '') as area_name,
     nullif(trim(offence_group), '') as offence_group,

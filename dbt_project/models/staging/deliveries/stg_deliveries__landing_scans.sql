@@ -1,0 +1,5 @@
+select
+    dataset,
+    scan_id,
+    scanned_at
+from {{ source('deliveries', 'landing_scans') }}
