@@ -57,7 +57,7 @@ def test_every_delivered_row_is_accounted_for(plan_run: Path) -> None:
         plan_run,
         "select source_file, rows_read, rows_counted + rows_duplicate + rows_unlocated + rows_quarantined "
         "+ rows_superseded, incidents_counted, incidents_in_region + incidents_outside_region "
-        "from audit.delivery_reconciliation",
+        "from audit.delivery_reconciliation where outcome = 'loaded'",
     )
     assert rows
     for source_file, read, accounted, counted, placed in rows:
@@ -67,6 +67,17 @@ def test_every_delivered_row_is_accounted_for(plan_run: Path) -> None:
     loaded = dict(_query(plan_run, "select source_file, rows_read from raw.deliveries"))
     for source_file, read, *_ in rows:
         assert loaded[source_file] == read
+    # every wholly rejected agency delivery is reconciled too: none of its rows counted, and why (issue 16)
+    rejected = _query(plan_run, "select source_file, rule from raw.delivery_validations "
+                      "where outcome = 'rejected' and dataset <> 'police_uk_street' order by 1")  # fmt: skip
+    reconciled = _query(
+        plan_run,
+        "select source_file, rows_counted + rows_duplicate + rows_quarantined, rejected_because "
+        "from audit.delivery_reconciliation where outcome = 'rejected' order by 1",
+    )
+    assert rejected and [f for f, _ in rejected] == [f for f, *_ in reconciled]
+    for (_, rule), (source_file, counted, because) in zip(rejected, reconciled, strict=True):
+        assert counted == 0 and because.startswith(f"rule {rule}"), source_file
 
 
 def test_corrected_redelivery_supersedes_and_both_are_kept(plan_run: Path) -> None:

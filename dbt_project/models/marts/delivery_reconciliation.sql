@@ -1,6 +1,8 @@
-{#- One row per loaded delivery of a plan agency dataset: every row read is counted, a duplicate,
-    unlocated, quarantined, or superseded by a corrected re-delivery; and the incidents counted
-    land inside or outside the region (apportionment conserves them). -#}
+{#- One row per delivery of a plan agency dataset. A loaded one: every row read is counted, a
+    duplicate, unlocated, quarantined, or superseded by a corrected re-delivery; and the incidents
+    counted land inside or outside the region (apportionment conserves them). A wholly rejected one:
+    the rows the gate read (null when the file could not be read as CSV at all), none counted, and
+    why (rule, line, detail). -#}
 with rows as (
     select
         dataset, agency, period, source_file, delivery_sha256,
@@ -31,6 +33,8 @@ select
     r.source_file,
     d.received_at,
     d.is_current,
+    'loaded' as outcome,
+    cast(null as varchar) as rejected_because,
     r.rows_read,
     r.rows_counted,
     r.rows_duplicate,
@@ -43,4 +47,30 @@ select
 from rows as r
 inner join {{ ref('int_deliveries') }} as d using (delivery_sha256)
 left join placed as p using (delivery_sha256)
-order by r.dataset, r.agency, r.period, d.received_at
+
+union all
+
+select
+    v.dataset,
+    v.agency,
+    v.period,
+    v.source_file,
+    v.received_at,
+    false as is_current,
+    'rejected' as outcome,
+    concat_ws(': ', 'rule ' || v.rule, 'line ' || v.line, v.detail) as rejected_because,
+    v.rows_read,
+    0 as rows_counted,
+    0 as rows_duplicate,
+    0 as rows_unlocated,
+    0 as rows_quarantined,
+    0 as rows_superseded,
+    0.0 as incidents_counted,
+    0.0 as incidents_in_region,
+    0.0 as incidents_outside_region
+from {{ ref('stg_deliveries__validations') }} as v
+where
+    v.outcome = 'rejected'
+    and v.dataset <> 'police_uk_street'
+    and v.delivery_sha256 not in (select d.delivery_sha256 from {{ ref('int_deliveries') }} as d)
+order by dataset, agency, period, received_at
