@@ -274,3 +274,25 @@ def test_latest_delivery_rejected_keeps_last_good_figures_marked_stale(
     assert all(s == "current" for (d, a), (s, _, _) in freshness.items() if (d, a) != (dataset, agency))
     assert stale_caveats and all(agency in (row[0] or "") for row in stale_caveats)
     assert str(housing_months) == "2024-03-01"  # the other provider's March figures were refreshed
+
+
+def test_feedback_names_every_late_or_overdue_delivery_and_explains_each_rule_once(plan_run: Path) -> None:
+    """Before, an agency whose delivery never arrived was thanked for a perfect record, and the same
+    explanation was repeated on every warning line (issue 16)."""
+    board = _query(plan_run, "select agency, dataset, period, status from raw.arrival_board "
+                   "where status in ('late', 'overdue')")  # fmt: skip
+    assert any(status == "overdue" for *_, status in board)
+    feedback = plan_run / "feedback"
+    for agency, dataset, period, status in board:
+        report = (feedback / f"{agency}.md").read_text()
+        assert f"**{dataset} {period}**: {status}" in report
+        assert "Thank you" not in report
+    police = (feedback / "northshire_police.md").read_text()
+    meaning = police.split("## What the rules mean", 1)[1]
+    for rule in ("crime_id_unique", "lsoa_in_force_area", "rows_without_location"):
+        assert police.count(f"`{rule}`:") == 1 and f"`{rule}`:" in meaning
+    page = (feedback / "northshire_police.html").read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page and "http" not in page
+    assert "<h2>What the rules mean</h2>" in page
+    index = (feedback / "index.html").read_text()
+    assert all(f'href="{agency}.html"' in index for agency, *_ in board)

@@ -141,7 +141,9 @@ def build_marts(plan_file: str, warehouse_file: str) -> dict[str, Any]:
     plan = load_run_plan(plan_file)
     variables = dbt_variables(load_region(plan.region))
     path = Path(warehouse_file)
-    with warehouse.connect(path):  # the raw layer of this version (a warehouse of an earlier one is brought up)
+    with warehouse.connect(
+        path
+    ):  # the raw layer of this version (a warehouse of an earlier one is brought up)
         pass
     progress("dbt: building staging and intermediate models with their tests")
     first = dbt_build(
