@@ -296,3 +296,35 @@ def test_feedback_names_every_late_or_overdue_delivery_and_explains_each_rule_on
     assert "<h2>What the rules mean</h2>" in page
     index = (feedback / "index.html").read_text()
     assert all(f'href="{agency}.html"' in index for agency, *_ in board)
+
+
+def test_incomplete_months_are_named_in_caveats_and_never_make_a_significant_trend(plan_run: Path) -> None:
+    """A missing, rejected or overdue agency-month makes its year incomplete: the caveat names the
+    agency and month, and no trend to, from or over that year claims significance (issue 16)."""
+    missing = _query(
+        plan_run,
+        "select c.partnership_code, c.dataset, r.period_start, c.missing_from, strftime(c.month, '%Y-%m') "
+        "from audit.data_completeness c join audit.area_rates r on r.partnership_code = c.partnership_code "
+        "and r.dataset = c.dataset and r.area_type = 'partnership' and r.category = 'All' "
+        "and c.month between r.period_start and r.period_end where not c.complete",
+    )
+    assert any(agency == "aldbury_crane_and_holt_council" for *_, agency, _ in missing)
+    incomplete_years = set()
+    for code, dataset, period_start, agencies, month in missing:
+        incomplete_years.add((code, dataset, period_start))
+        caveat = _query(plan_run, "select caveat from audit.caveats where partnership_code = ? and dataset = ? "
+                        "and period_start = ?", [code, dataset, period_start])[0][0]  # fmt: skip
+        assert "Incomplete" in caveat and f"{agencies} {month}" in caveat, caveat
+    trends = _query(
+        plan_run,
+        "select partnership_code, dataset, period_start, cast(period_start - interval 1 year as date), "
+        "cast(period_start - interval 2 year as date), verdict, three_year_verdict from audit.trends",
+    )
+    touched = 0
+    for code, dataset, start, previous, base, verdict, three_year in trends:
+        if {(code, dataset, start), (code, dataset, previous)} & incomplete_years:
+            touched += 1
+            assert not verdict.startswith("significant"), (code, dataset, start, verdict)
+        if {(code, dataset, start), (code, dataset, base)} & incomplete_years:
+            assert not three_year.startswith("significant"), (code, dataset, start, three_year)
+    assert touched

@@ -6,7 +6,26 @@
     partnership's incidents, weighted by how many incidents each supplied: an estimate of the
     share of the partnership's records lost for want of a location. Quarantined rows are placed
     in a year by the month of the file that delivered them. -#}
-with stale as (
+with incomplete as (
+    -- months of the year whose deliveries are missing, rejected or overdue: counts over them are short
+    select
+        s.partnership_code,
+        s.dataset,
+        s.period_start,
+        string_agg(
+            c.missing_from || ' ' || strftime(c."month", '%Y-%m'), '; ' order by c."month", c.missing_from
+        ) as incomplete_data
+    from {{ ref('area_rates') }} as s
+    inner join {{ ref('data_completeness') }} as c
+        on
+            s.partnership_code = c.partnership_code
+            and s.dataset = c.dataset
+            and c."month" between s.period_start and s.period_end
+    where s.area_type = 'partnership' and s.category = 'All' and not c.complete
+    group by s.partnership_code, s.dataset, s.period_start
+),
+
+stale as (
     -- the dataset's latest due delivery was rejected or has not arrived: its figures are the last good ones
     select dataset, string_agg(agency || ': ' || reason, '; ' order by agency) as stale_inputs
     from {{ ref('dataset_freshness') }}
@@ -170,8 +189,14 @@ select
     cast(rows_quarantined as bigint) as rows_quarantined,
     cast(region_rows_quarantined as bigint) as region_rows_quarantined,
     stale_inputs,
+    incomplete_data,
     coalesce(nullif(concat_ws(
         '; ',
+        case
+            when incomplete_data is not null then
+                'Incomplete: no accepted delivery from ' || incomplete_data
+                || ' (counts for those months are short; no change over this year is reported as a finding)'
+        end,
         case when stale_inputs is not null then 'Stale inputs (last good figures shown): ' || stale_inputs end,
         case
             when months_covered < 12 then
@@ -203,4 +228,5 @@ select
         end
     ), ''), 'No caveats identified') as caveat
 from assembled
+left join incomplete using (partnership_code, dataset, period_start)
 order by partnership_code, dataset, period_start
