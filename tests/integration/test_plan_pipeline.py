@@ -328,3 +328,8 @@ def test_incomplete_months_are_named_in_caveats_and_never_make_a_significant_tre
         if {(code, dataset, start), (code, dataset, base)} & incomplete_years:
             assert not three_year.startswith("significant"), (code, dataset, start, three_year)
     assert touched
+    # and the freshness of the dataset names the agency and the hole, even when its latest period is in
+    holes = dict(_query(plan_run, "select agency, missing_periods from audit.dataset_freshness "
+                        "where missing_periods is not null"))  # fmt: skip
+    for *_, agencies, month in missing:
+        assert all(month in (holes.get(a) or "") for a in agencies.split(", ")), (agencies, month, holes)

@@ -1,6 +1,8 @@
 {#- Is each dataset's figure current, per agency? A dataset is stale when its latest due period
     (or, without a plan, the latest month any force delivered) has no accepted delivery: the last
-    good figures stay published and this says why they are not newer. -#}
+    good figures stay published and this says why they are not newer. A dataset can be current and
+    still have holes: missing_periods names earlier due periods with no accepted delivery (overdue
+    or rejected, not since corrected), late_periods those that arrived after their due date. -#}
 with quality as (
     select dataset, agency, period, gate_outcome, failed_rule, failed_line, failed_detail, latest_file, arrival_status
     from {{ ref('data_quality') }}
@@ -39,6 +41,17 @@ expected as (
     )
 ),
 
+board_gaps as (
+    select
+        dataset,
+        agency,
+        string_agg(period || ' (' || status || ')', ', ' order by period)
+            filter (where status in ('overdue', 'rejected')) as missing_periods,
+        string_agg(period, ', ' order by period) filter (where status = 'late') as late_periods
+    from {{ ref('stg_deliveries__arrivals') }}
+    group by dataset, agency
+),
+
 good as (
     select dataset, agency, max(period) as last_good_period
     from quality
@@ -70,8 +83,11 @@ select
                 select status from {{ ref('stg_deliveries__arrivals') }} as b
                 where b.dataset = e.dataset and b.agency = e.agency and b.period = e.expected_period
             ) || ')', '')
-    end as reason
+    end as reason,
+    bg.missing_periods,
+    bg.late_periods
 from expected as e
 left join good as g using (dataset, agency)
+left join board_gaps as bg on e.dataset = bg.dataset and e.agency = bg.agency
 left join quality as q on q.dataset = e.dataset and q.agency = e.agency and q.period = e.expected_period
 order by e.dataset, e.agency
