@@ -272,7 +272,9 @@ def test_markdown_is_one_letter_per_agency_plus_an_index(plan: DataPlan, tmp_pat
     for code in ALL_CSPS:
         assert code in fire
     assert "## What we are asking for, and when" in fire and "Tue 20 July 2021" in fire
-    assert "Do not show any count from 1 to 4" in fire
+    # exact counts in (what the gate accepts), disclosure control on output: never '<5' (issue 16)
+    assert "Send every count exactly as a whole number" in fire and "publish no figure below 5" in fire
+    assert "write it as" not in fire
     ed = (tmp_path / "kestlebury_general_ed.md").read_text(encoding="utf-8")
     assert "| `patient_id` | text | yes | **Pseudonymise**" in ed
     assert "Postcode district" in ed and "Sat 15 May 2021" in ed

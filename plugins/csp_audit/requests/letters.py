@@ -204,11 +204,15 @@ def sharing_terms(sharing: Sharing) -> list[str]:
     }
     lines = [terms[sharing.level]]
     if sharing.min_cell_size is not None and sharing.level == "aggregate":
+        # Exact counts in, disclosure control on output: a '<5' written as asked would be refused by the
+        # gate (counts are whole numbers) and lose every small cell; so the letter asks for what the gate
+        # takes, and says who protects the small counts (issue 16).
         lines.append(
-            f"Do not show any count from 1 to {sharing.min_cell_size - 1}: write it as "
-            f"'<{sharing.min_cell_size}' instead (zeros may stay)."
+            "Send every count exactly as a whole number, small ones and zeros included: do not write "
+            "'<5' or leave cells blank. The data-sharing agreement covers exact counts; the partnerships "
+            f"publish no figure below {sharing.min_cell_size}, nor one that lets a withheld figure be worked out."
             if sharing.min_cell_size > 1
-            else "Small counts need not be suppressed."
+            else "Send every count exactly as a whole number; small counts need not be suppressed."
         )
     elif sharing.min_cell_size is not None:
         lines.append(
@@ -216,7 +220,7 @@ def sharing_terms(sharing: Sharing) -> list[str]:
         )
     if sharing.rounding != "none":
         step = sharing.rounding.removeprefix("nearest_")
-        lines.append(f"Round every count to the nearest {step} (after hiding small counts).")
+        lines.append(f"Round every count to the nearest {step}.")
     for name in sharing.pseudonymise:
         lines.append(
             f"Replace {_code(name)} with a pseudonym: a code that is the same for the same person in every "
