@@ -153,21 +153,21 @@ def _agencies(con: duckdb.DuckDBPyConnection, present: set[str]) -> pd.DataFrame
 
 
 def _centroids(con: duckdb.DuckDBPyConnection, present: set[str]) -> pd.DataFrame:
-    """Mean police.uk snap-point coordinates per LSOA (current deliveries): a centroid for the map."""
-    if "raw.ds__police_uk_street" not in present or "intermediate.int_deliveries" not in present:
+    """Mean police.uk snap-point coordinates per LSOA of the counted rows of current deliveries: a
+    centroid for the map. Quarantined, duplicate and out-of-region rows do not move it (a quarantined
+    row's coordinates may be the very error the gate caught)."""
+    if "intermediate.int_police_street_rows_classified" not in present:
         return pd.DataFrame(columns=["lsoa_code", "lon", "lat", "points"])
     return _frame(
         con,
         """
-        select r."LSOA code" as lsoa_code,
-               avg(try_cast(r."Longitude" as double)) as lon,
-               avg(try_cast(r."Latitude" as double)) as lat,
+        select lsoa_code,
+               avg(longitude) as lon,
+               avg(latitude) as lat,
                count(*) as points
-        from raw.ds__police_uk_street r
-        join intermediate.int_deliveries d on d.delivery_sha256 = r._sha256 and d.is_current
-        where r."LSOA code" is not null
-          and try_cast(r."Longitude" as double) is not null
-          and try_cast(r."Latitude" as double) is not null
+        from intermediate.int_police_street_rows_classified
+        where row_status = 'counted' and lsoa_code is not null
+          and longitude is not null and latitude is not null
         group by 1
         order by 1
         """,
