@@ -249,4 +249,4 @@ def test_publish_delivers_to_the_outbox_and_notifies_over_smtp(
     notices = notify_releases([PackRelease.from_dict(r) for r in summary["releases"]], contacts={},
                               fallback=["x@csp.example"], smtp_conn_id="no_such_smtp")  # fmt: skip
     assert [n.sent for n in notices] == [False] * 3 and "no SMTP connection" in notices[0].reason
-    assert len(mailbox.messages) == 3
+    assert len(mailbox.messages) == 4
