@@ -46,7 +46,7 @@ board_gaps as (
         dataset,
         agency,
         string_agg(period || ' (' || status || ')', ', ' order by period)
-            filter (where status in ('overdue', 'rejected')) as missing_periods,
+        filter (where status in ('overdue', 'rejected')) as missing_periods,
         string_agg(period, ', ' order by period) filter (where status = 'late') as late_periods
     from {{ ref('stg_deliveries__arrivals') }}
     group by dataset, agency
