@@ -94,10 +94,20 @@ def write_feedback(
             """
         ).fetchall()
         board = _late_and_missing(con)
+        # every rejected delivery, also a rejected re-delivery of a period whose earlier file was good
+        # (data_quality shows one file per period, the one that counts)
+        refused = con.execute(
+            "select agency, dataset, period, source_file, rule, line, detail from raw.delivery_validations "
+            "where outcome = 'rejected' order by agency, dataset, period, source_file"
+        ).fetchall()
     rows = [dict(zip(columns, r, strict=True)) for r in quality]
     by_agency: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_agency[row["agency"]].append(row)
+    rejections: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for agency, dataset, period, file, rule, line, detail in refused:
+        rejections[agency].append({"dataset": dataset, "period": period, "latest_file": file, "failed_rule": rule,
+                                   "failed_line": line, "failed_detail": detail})  # fmt: skip
     held: dict[str, list[tuple]] = defaultdict(list)
     for agency, dataset, rule, n, first_row, file in quarantine:
         held[agency].append((dataset, rule, n, first_row, file))
@@ -107,9 +117,9 @@ def write_feedback(
     index = ["# Data-quality feedback to agencies", "",
              "| agency | delivery periods | rejected | late or overdue | rows held back | with warnings |",
              "|---|---|---|---|---|---|"]  # fmt: skip
-    for agency in sorted(set(by_agency) | set(board)):
+    for agency in sorted(set(by_agency) | set(board) | set(rejections)):
         items = by_agency.get(agency, [])
-        rejected = [r for r in items if r["gate_outcome"] == "rejected"]
+        rejected = rejections.get(agency, [])
         late = (
             board[agency]
             if agency in board
@@ -129,11 +139,17 @@ def write_feedback(
         if rejected:
             lines += ["", "## Deliveries we could not load", "",
                       "Nothing from these files was used. Please correct and send them again.", ""]  # fmt: skip
+            replaced = {(r["dataset"], r["period"]) for r in items if r["gate_outcome"] == "accepted"}
             for r in rejected:
                 named.append(r["failed_rule"] or "")
+                since = (
+                    " (since replaced by an accepted delivery)"
+                    if (r["dataset"], r["period"]) in replaced
+                    else ""
+                )
                 lines.append(
                     f"- **{r['dataset']} {r['period']}**: `{r['latest_file']}`, line {r['failed_line']}: "
-                    f"rule `{r['failed_rule']}` — {r['failed_detail']}"
+                    f"rule `{r['failed_rule']}` — {r['failed_detail']}{since}"
                 )
         if held[agency]:
             lines += ["", "## Rows held back (quarantined)", "",
