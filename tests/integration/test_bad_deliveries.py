@@ -85,6 +85,10 @@ def test_rejection_quarantine_and_corrected_redelivery(small_region: Path) -> No
             "select rows_read, rows_counted from audit.reconciliation "
             "where source_file = '2021-07/2021-07-northshire-street.csv'"
         ).fetchone() == (6, 6)
+    # the feedback still tells the force about the refused file, and that it has been replaced (issue 19)
+    feedback = "".join(p.read_text() for p in (small_region / "feedback").glob("*.md"))
+    refused = next(line for line in feedback.splitlines() if "2021-07-northshire-street.csv" in line)
+    assert "rule `field_count`" in refused and "since replaced by an accepted delivery" in refused
 
 
 def test_unusable_lookup_fails_with_one_line_cause(small_region: Path, tmp_path: Path) -> None:
