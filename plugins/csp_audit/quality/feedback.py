@@ -41,13 +41,13 @@ def _explain(rule: str | None, why: dict[str, str]) -> str:
     return " ".join(parts)
 
 
-def _late_and_missing(con: Any) -> dict[str, list[dict[str, Any]]]:
+def _late_and_missing(con: Any) -> dict[str, list[dict[str, Any]]] | None:
     """Late and overdue deliveries per agency from the arrival board (an overdue delivery never
     arrived, so it has no data-quality row: without the board the report would thank the agency)."""
     present = {r[0] for r in con.execute(
         "select table_name from information_schema.tables where table_schema = 'raw'").fetchall()}  # fmt: skip
     if "arrival_board" not in present:
-        return {}
+        return None
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for agency, dataset, period, due, status, received in con.execute(
         "select agency, dataset, period, due_date, status, received_at from raw.arrival_board "
@@ -117,12 +117,12 @@ def write_feedback(
     index = ["# Data-quality feedback to agencies", "",
              "| agency | delivery periods | rejected | late or overdue | rows held back | with warnings |",
              "|---|---|---|---|---|---|"]  # fmt: skip
-    for agency in sorted(set(by_agency) | set(board) | set(rejections)):
+    for agency in sorted(set(by_agency) | set(board or {}) | set(rejections)):
         items = by_agency.get(agency, [])
         rejected = rejections.get(agency, [])
         late = (
-            board[agency]
-            if agency in board
+            board.get(agency, [])
+            if board is not None
             else [r for r in items if r["arrival_status"] in ("late", "overdue")]
         )
         warned = [r for r in items if r["warnings"]]

@@ -341,8 +341,9 @@ def validate(
              f"(suite {gate.document['name']} {gate.fingerprint})")  # fmt: skip
     if not todo:
         return {"validated": 0, "rejected": 0, "rows_quarantined": 0}
-    refused = [_Check(d, rejected=r) for d in todo if (r := cadence_refusal(plan, dataset, d)) is not None]
-    todo = [d for d in todo if cadence_refusal(plan, dataset, d) is None]
+    refusals = {d.sha256: cadence_refusal(plan, dataset, d) for d in todo}
+    refused = [_Check(d, rejected=refusals[d.sha256]) for d in todo if refusals[d.sha256] is not None]
+    todo = [d for d in todo if refusals[d.sha256] is None]
     checks = {i: _Check(item) for i, item in enumerate(todo)}
     if todo:
         with gx_duckdb.scratch(Path(warehouse_file).parent / "gate") as box:
