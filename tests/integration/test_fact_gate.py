@@ -1,27 +1,40 @@
-"""The gate between the harmonised fact and the marts: a critical failure leaves the marts as they were."""
+"""The gate between the harmonised fact and the marts, and the swap after it: a critical failure or a
+failing test of the marts leaves the warehouse as it was."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 from conftest import run_cli
+from csp_audit.paths import dbt_project_dir
 from csp_audit.quality.fact_gate import FactGateFailed
 from csp_audit.steps.build import build_marts
+from csp_audit.warehouse.dbt_runner import DbtFailed
 from csp_audit_demo.region import generate_demo_region
 from test_end_to_end import mart_checksums
 
 pytestmark = pytest.mark.integration
 
 
-def test_critical_fact_failure_keeps_the_last_good_marts(tmp_path: Path) -> None:
-    generate_demo_region(tmp_path, months=3, scale=0.2)
-    warehouse = tmp_path / "warehouse.duckdb"
-    proc = run_cli("run", "--region", str(tmp_path / "region.yaml"), "--warehouse", str(warehouse))
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo region run once; each test works on its own copy."""
+    folder = tmp_path_factory.mktemp("fact-gate")
+    generate_demo_region(folder, months=3, scale=0.2)
+    warehouse = folder / "warehouse.duckdb"
+    proc = run_cli("run", "--region", str(folder / "region.yaml"), "--warehouse", str(warehouse))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "fact gate: harmonised fact passed" in proc.stdout
+    return folder
+
+
+def test_critical_fact_failure_keeps_the_last_good_marts(built: Path, tmp_path: Path) -> None:
+    shutil.copytree(built, tmp_path, dirs_exist_ok=True)
+    warehouse = tmp_path / "warehouse.duckdb"
     good = _marts(warehouse)
 
     # a row that slipped past the delivery gate (as a bug upstream would let it): dated 2099
@@ -41,6 +54,46 @@ def test_critical_fact_failure_keeps_the_last_good_marts(tmp_path: Path) -> None
     with pytest.raises(FactGateFailed, match="month_within_deliveries.*not refreshed"):
         build_marts(str(tmp_path / "region.yaml"), str(tampered))
     assert _marts(tampered) == good  # the last good marts stay published
+
+
+def test_a_failing_mart_test_swaps_nothing_in(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt replaces a model before testing it: the build runs on a copy, swapped in only when all passed."""
+    shutil.copytree(built, tmp_path, dirs_exist_ok=True)
+    warehouse = tmp_path / "warehouse.duckdb"
+    # new populations for the marts to pick up, so a half-swapped build would show
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update raw.geo_populations set population = population * 2")
+    before = _tables(warehouse)
+    # the project as shipped plus one test of a mart that fails: dbt builds the marts, then fails
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_project_dir(), project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "tests" / "assert_planted_failure.sql").write_text(
+        "-- planted by the test: fails whenever area_rates has a row\nselect * from {{ ref('area_rates') }}\n"
+    )
+    monkeypatch.setenv("CSP_AUDIT_DBT_PROJECT", str(project))
+    with pytest.raises(DbtFailed, match="assert_planted_failure"):
+        build_marts(str(tmp_path / "region.yaml"), str(warehouse))
+    assert _tables(warehouse) == before  # staging, intermediate and audit all as they were
+    failed = tmp_path / "warehouse.failed-build.duckdb"
+    assert failed.exists() and not (tmp_path / "warehouse.building.duckdb").exists()
+    assert _tables(failed)["audit.area_rates"] != before["audit.area_rates"]  # the failed build rebuilt it
+
+
+def _tables(warehouse: Path) -> dict[str, str]:
+    """A checksum of every table and view the build writes (staging, intermediate, audit) and the raw rows."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('staging', 'intermediate', 'audit') or table_name = 'ds__police_uk_street' "
+            "order by all"
+        ).fetchall()
+        sums = {}
+        for schema, name in names:
+            rows = con.execute(f'select * from "{schema}"."{name}" order by all').fetchall()  # noqa: S608
+            sums[f"{schema}.{name}"] = f"{len(rows)}:{hashlib.sha256(repr(rows).encode()).hexdigest()}"
+    return sums
 
 
 def _marts(warehouse: Path) -> dict[str, str]:

@@ -132,11 +132,14 @@ def build_marts(plan_file: str, warehouse_file: str) -> dict[str, Any]:
     """dbt build in two steps with the harmonised-fact gate between them.
 
     Staging and intermediate models (and the tests on them alone) first; then Great Expectations on
-    the harmonised fact; only if it passes, the audit marts and their tests. A critical failure
-    leaves the previous marts untouched.
+    the harmonised fact; only if it passes, the audit marts and their tests. All of it runs on a copy
+    of the warehouse that replaces the live file only when every step passed
+    (:mod:`csp_audit.warehouse.swap`): a failed test, a gate refusal or a kill leaves every table as
+    it was.
     """
     from csp_audit.quality.fact_gate import gate_fact
-    from csp_audit.warehouse.dbt_runner import dbt_build
+    from csp_audit.warehouse.dbt_runner import dbt_build, target_dir
+    from csp_audit.warehouse.swap import building_copy
 
     plan = load_run_plan(plan_file)
     variables = dbt_variables(load_region(plan.region))
@@ -145,17 +148,22 @@ def build_marts(plan_file: str, warehouse_file: str) -> dict[str, Any]:
         path
     ):  # the raw layer of this version (a warehouse of an earlier one is brought up)
         pass
-    progress("dbt: building staging and intermediate models with their tests")
-    first = dbt_build(
-        path, variables, select="path:models/staging path:models/intermediate", indirect_selection="cautious"
-    )
-    gate = gate_fact(warehouse_file)
-    progress(
-        "fact gate: harmonised fact passed"
-        + (f" with warnings: {', '.join(w.rule for w in gate.warnings)}" if gate.warnings else "")
-    )
-    progress("dbt: building the audit marts with their tests")
-    second = dbt_build(path, variables, select="path:models/marts path:seeds")
+    with building_copy(path) as work:  # swapped in only if every step below passes
+        progress("dbt: building staging and intermediate models with their tests")
+        first = dbt_build(
+            work,
+            variables,
+            select="path:models/staging path:models/intermediate",
+            indirect_selection="cautious",
+            target=target_dir(path),
+        )
+        gate = gate_fact(str(work))
+        progress(
+            "fact gate: harmonised fact passed"
+            + (f" with warnings: {', '.join(w.rule for w in gate.warnings)}" if gate.warnings else "")
+        )
+        progress("dbt: building the audit marts with their tests")
+        second = dbt_build(work, variables, select="path:models/marts path:seeds", target=target_dir(path))
     passed, warned = first.passed + second.passed, first.warned + second.warned
     progress(
         f"dbt: {passed} nodes passed, {warned} warned, in {round(first.elapsed_s + second.elapsed_s, 2)} s"

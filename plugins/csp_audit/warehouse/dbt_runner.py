@@ -70,9 +70,14 @@ def dbt_build(
     *,
     select: str | None = None,
     indirect_selection: str | None = None,
+    target: Path | None = None,
 ) -> DbtSummary:
-    """``dbt build`` (models, seeds, tests in DAG order) against this warehouse file."""
-    target = target_dir(warehouse)
+    """``dbt build`` (models, seeds, tests in DAG order) against this warehouse file.
+
+    ``target`` defaults to the folder beside the warehouse; a build on a copy passes the live
+    warehouse's, so partial parsing and the artefacts stay in one place.
+    """
+    target = target or target_dir(warehouse)
     extra: list[str] = []
     if select:
         extra += ["--select", *select.split()]
