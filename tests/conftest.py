@@ -8,6 +8,7 @@ process (the same path a user takes), with this environment.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,8 +55,16 @@ def run_cli(
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default demo region run once through the CLI; returns its output folder."""
+    """The default demo region run once through the CLI; returns its output folder.
+
+    ``CSP_AUDIT_TEST_DEMO_FROM`` (local development only) names a finished ``csp-audit demo --out``
+    folder to copy instead of running the demo again; its ``demo.log`` is the saved console output.
+    """
     out = tmp_path_factory.mktemp("demo")
+    reuse = os.environ.get("CSP_AUDIT_TEST_DEMO_FROM")
+    if reuse:
+        shutil.copytree(reuse, out, dirs_exist_ok=True, symlinks=True)
+        return out
     proc = run_cli("demo", "--out", str(out))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (out / "demo.log").write_text(proc.stdout)

@@ -15,19 +15,29 @@ import shutil
 import stat
 import subprocess
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from csp_audit.packs import release as rel
 from csp_audit.packs.build import PackRelease, build_packs, verify_manifest
 from csp_audit.packs.disclosure import MARKER, find_disclosure_risks
 from csp_audit.packs.extracts import is_formula_risk
-from csp_audit.packs.source import plan_terms
-from csp_audit.packs.tables import cube_from_published, cube_spec, table_specs, terms_for
+from csp_audit.packs.source import plan_terms, read_source
+from csp_audit.packs.tables import (
+    CUBE_KEY,
+    Cube,
+    build_cube,
+    cube_from_published,
+    cube_spec,
+    table_specs,
+    terms_for,
+)
 from csp_audit.targets.progress import write_progress
 
 pytestmark = pytest.mark.integration
@@ -693,3 +703,73 @@ def test_versions_are_read_only_and_never_overwritten(world: World) -> None:
     if os.geteuid() != 0:  # root ignores file modes
         with pytest.raises(PermissionError):
             (version_dir(world, world.first) / "report.html").write_text("changed")
+
+
+def _region_cube(out: Path, codes: Iterable[str], version: str) -> pd.DataFrame:
+    """The cube cells every partnership's ``version`` shows, read back from the pack CSVs."""
+    tables = {
+        name: pd.concat([read_csv(out / code / version / "csv" / f"{name}.csv") for code in sorted(codes)])
+        for name in ("area_rates", "area_monthly", "region_rates")
+    }
+    return cube_from_published(tables)
+
+
+def test_a_second_release_reveals_nothing_the_first_withheld(world: World, tmp_path: Path) -> None:
+    """A small re-delivery between two releases: v0002 keeps v0001's suppressions and never relies on
+    a complement v0001 already showed, so the two releases together reveal no withheld cell."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(world.warehouse, warehouse)
+    out = tmp_path / "publish"
+    for code in world.owner:
+        shutil.copytree(world.out / code / "v0001", out / code / "v0001")
+        (out / code / "latest").write_text("v0001\n")
+    with duckdb.connect(str(warehouse)) as con:
+        # a fire cell withheld in v0001 (a small partnership-month) grows by 4 in a re-delivery, in one
+        # LSOA, its ward, the partnership and the category 'All', for the year and the month alike
+        dataset, category, code, month, start = con.execute(
+            """
+            select dataset, category, partnership_code, "month", period_start from audit.area_monthly
+            where area_type = 'partnership' and dataset = 'fire_incidents' and category <> 'All'
+              and incidents between 1 and 3
+            order by partnership_code, "month", category limit 1
+            """
+        ).fetchone()
+        lsoa, ward = con.execute(
+            "select area_code, ward_code from audit.area_monthly where area_type = 'lsoa' and dataset = ? "
+            'and category = ? and partnership_code = ? and "month" = ? order by area_code limit 1',
+            [dataset, category, code, month],
+        ).fetchone()
+        for table, period, value in (
+            ("area_rates", "period_start", start),
+            ("area_monthly", '"month"', month),
+        ):
+            con.execute(
+                f"update audit.{table} set incidents = incidents + 4 where dataset = ? "  # noqa: S608
+                f"and category in (?, 'All') and area_code in (?, ?, ?) and {period} = ?",
+                [dataset, category, lsoa, ward, code, value],
+            )
+    key = list(CUBE_KEY)
+    planted = ("partnership", code, code, dataset, category, "month", str(month))
+    before = _region_cube(out, world.owner, "v0001").astype({c: str for c in key}).set_index(key)
+    assert before.loc[planted, "incidents_flag"] == MARKER  # v0001 withheld it (1-3)
+
+    source = read_source(warehouse, plan_file=world.plan)
+    raw = build_cube(source.marts["area_rates"], source.marts["area_monthly"], source.region_name)
+    alone = Cube(raw, world.terms)  # v0002 protected as if v0001 had never been published
+    assert not alone.suppressed[planted], "alone, v0002 would show the cell (now 5-7)"
+
+    releases = build_packs(warehouse, out, plan_file=world.plan, refresh_label="re-delivery")
+    assert {r.version for r in releases} == {"v0002"}
+    after = _region_cube(out, world.owner, "v0002").astype({c: str for c in key}).set_index(key)
+    assert after.loc[planted, "incidents_flag"] == MARKER
+    withheld_before = before.index[before["incidents_flag"] == MARKER]
+    assert (after.loc[withheld_before, "incidents_flag"] == MARKER).all()  # every suppression carried forward
+
+    # a reader holding both releases fills in every v0002 cell that v0001 showed with the same value
+    true = alone.true.reindex(after.index).to_numpy(dtype=float)
+    shown = pd.to_numeric(before["incidents"].reindex(after.index), errors="coerce").to_numpy(dtype=float)
+    known = (after["incidents_flag"] == MARKER).to_numpy() & np.isclose(true, shown)
+    reader = after.reset_index()
+    reader.loc[known, "incidents"] = shown[known]
+    reader.loc[known, "incidents_flag"] = None
+    assert find_disclosure_risks(reader, cube_spec(world.terms)) == []

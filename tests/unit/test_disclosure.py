@@ -299,3 +299,49 @@ def test_c_test_matches_the_marts_definition() -> None:
     assert verdict == "no significant change" and p > 0.5
     scipy_stats = pytest.importorskip("scipy.stats")
     assert p == pytest.approx(scipy_stats.binomtest(22, 42, 0.5).pvalue)
+
+
+# ------------------------------------------------------------------------------------------ across releases
+
+
+def _shown_before(earlier: pd.DataFrame, now: pd.DataFrame) -> np.ndarray:
+    """Cells the earlier release showed with the value they have now: a reader knows them."""
+    return (earlier[flag_column("incidents")] != MARKER).to_numpy() & np.isclose(
+        earlier["incidents"].to_numpy(dtype=float), now["incidents"].to_numpy(dtype=float)
+    )
+
+
+def _as_a_reader_sees_them(current: pd.DataFrame, earlier: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
+    """The current release with every withheld cell whose value the earlier release showed filled in."""
+    out = current.copy()
+    flag = flag_column("incidents")
+    filled = (out[flag] == MARKER).to_numpy() & _shown_before(earlier, now)
+    out.loc[filled, "incidents"] = earlier.loc[filled, "incidents"].to_numpy()
+    out.loc[filled, flag] = None
+    return out
+
+
+def test_a_cell_an_earlier_release_showed_is_never_relied_on_as_a_complement() -> None:
+    earlier = protect(hierarchy({"L1": 8, "L2": 20, "L3": 15, "L4": 12}), area_spec())
+    assert suppressed(earlier) == set()  # v0001 shows every cell
+    now = hierarchy({"L1": 3, "L2": 20, "L3": 15, "L4": 12})  # a re-delivery brings L1 down to 3
+    naive = protect(now, area_spec())
+    assert suppressed(naive) == {"L1", "L2"}  # L2 is 20 in both releases: the complement hides nothing
+    assert find_disclosure_risks(naive, area_spec()) == []
+    assert find_disclosure_risks(_as_a_reader_sees_them(naive, earlier, now), area_spec()) != []
+
+    safe = protect(now, area_spec(), known={"incidents": _shown_before(earlier, now)})
+    assert "L1" in suppressed(safe)
+    assert find_disclosure_risks(safe, area_spec()) == []
+    assert find_disclosure_risks(_as_a_reader_sees_them(safe, earlier, now), area_spec()) == []
+
+
+def test_a_cell_withheld_before_stays_withheld() -> None:
+    earlier = protect(hierarchy(), area_spec())  # L1 = 3 withheld, L2 its complement
+    assert suppressed(earlier) == {"L1", "L2"}
+    later = hierarchy({"L1": 9, "L2": 20, "L3": 15, "L4": 12})  # L1 re-delivered as 9: above the threshold
+    assert suppressed(protect(later, area_spec())) == set()  # alone, v0002 would show L1 and L2
+    carried = later.assign(**{flag_column("incidents"): earlier[flag_column("incidents")]})
+    out = protect(carried, area_spec())
+    assert {"L1", "L2"} <= suppressed(out)
+    assert find_disclosure_risks(out, area_spec()) == []

@@ -31,6 +31,7 @@ import pandas as pd
 from csp_audit.packs import release as rel
 from csp_audit.packs.disclosure import MARKER, RULE_COLUMN
 from csp_audit.packs.extracts import csv_bytes, write_parquet
+from csp_audit.packs.history import published_history
 from csp_audit.packs.report import build_context, render_report
 from csp_audit.packs.source import Source, read_source
 from csp_audit.packs.strategy import SURVEY, SURVEY_MARTS, survey_terms
@@ -186,10 +187,10 @@ def build_packs(
     terms = terms_for(sorted(set(source.marts["area_rates"]["dataset"])), source.terms)
     if any(m in source.marts for m in SURVEY_MARTS):
         terms[SURVEY] = survey_terms(terms)
-    tables, _cube = published_tables(source.marts, terms, source.region_name)
+    out_root = Path(out_root)
+    tables, _cube = published_tables(source.marts, terms, source.region_name, published_history(out_root))
     created = created or rel.now_utc()
     label = refresh_label or created.strftime("%Y-%m-%dT%H:%MZ")
-    out_root = Path(out_root)
     wanted = set(partnerships) if partnerships is not None else None
     results = []
     for code, name in source.partnerships.items():

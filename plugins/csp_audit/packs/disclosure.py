@@ -381,10 +381,20 @@ def _determined_in_block(unique_rows: tuple[tuple[tuple[int, float], ...], ...])
 # ------------------------------------------------------------------------------------------ protect
 
 
-def protect(table: pd.DataFrame, spec: TableSpec, *, secondary: bool = True) -> pd.DataFrame:
+def protect(
+    table: pd.DataFrame,
+    spec: TableSpec,
+    *,
+    secondary: bool = True,
+    known: Mapping[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """The table as it may be published under each row's terms (see the module docstring).
 
-    Cells already marked ``[c]`` stay suppressed, so protecting a protected table changes nothing.
+    Cells already marked ``[c]`` stay suppressed, so protecting a protected table changes nothing
+    (that is also how a later release carries an earlier one's suppressions forward).
+    ``known`` marks, per count column, the cells a reader already knows from an earlier release (the
+    same value was published before): withholding them now hides nothing, so they are never chosen
+    as complementary suppressions and count as published when checking what can be worked out.
     The result carries ``<column>_flag`` for every count and derived column and ``disclosure_rule``;
     ``result.attrs['disclosure']`` holds counts of primary and secondary suppressions.
     ``secondary=False`` skips secondary suppression: only for tables whose cells come from an already
@@ -413,17 +423,32 @@ def protect(table: pd.DataFrame, spec: TableSpec, *, secondary: bool = True) -> 
                 unknown.add(cells.cell(int(pos), column))
                 primary += 1
     before = len(unknown)
+    seen = {
+        cells.cell(int(pos), column)
+        for column, mask in (known or {}).items()
+        for pos in np.flatnonzero(np.asarray(mask, dtype=bool))
+    }
     if secondary and spec.groupings and controlled.any():
         eqs = equations(out, spec, rows=controlled)
-        _secondary(eqs, cells, values, unknown)
+        _secondary(eqs, cells, values, unknown, seen)
     secondary = len(unknown) - before
     _write(out, spec, terms, cells, values, unknown)
     out.attrs["disclosure"] = {"table": spec.name, "primary": primary, "secondary": secondary}
     return out
 
 
-def _secondary(eqs: list[Equation], cells: _Cells, values: dict[str, np.ndarray], unknown: set[int]) -> None:
-    """Add complementary suppressions until no suppressed cell is recoverable."""
+def _secondary(
+    eqs: list[Equation],
+    cells: _Cells,
+    values: dict[str, np.ndarray],
+    unknown: set[int],
+    known: set[int] | frozenset[int] = frozenset(),
+) -> None:
+    """Add complementary suppressions until no suppressed cell is recoverable.
+
+    Cells in ``known`` (published before with the same value) are known to a reader whether or not
+    they are withheld now: they never serve as a complement and count as published in every check.
+    """
     by_cell: dict[int, list[Equation]] = defaultdict(list)
     for eq in eqs:
         for pos in (eq.total, *eq.parts):
@@ -434,15 +459,18 @@ def _secondary(eqs: list[Equation], cells: _Cells, values: dict[str, np.ndarray]
         for pos in (eq.total, *eq.parts):
             cell = cells.cell(pos, eq.column)
             value = values[eq.column][pos]
-            if cell in unknown or math.isnan(value):
+            if cell in unknown or cell in known or math.isnan(value):
                 continue
             # smallest non-zero part first; zeros and the total only when nothing else is left
             found.append((value == 0, value, pos == eq.total, pos, cell))
         return sorted(found)
 
+    def hidden(cell: int) -> bool:
+        return cell in unknown and cell not in known
+
     def unknowns(eq: Equation) -> int:
-        n = cells.cell(eq.total, eq.column) in unknown
-        return n + sum(cells.cell(p, eq.column) in unknown for p in eq.parts)
+        n = hidden(cells.cell(eq.total, eq.column))
+        return n + sum(hidden(cells.cell(p, eq.column)) for p in eq.parts)
 
     hopeless: set[int] = set()
     while True:
@@ -457,7 +485,7 @@ def _secondary(eqs: list[Equation], cells: _Cells, values: dict[str, np.ndarray]
             chosen = options[0][-1]
             unknown.add(chosen)
             queue.extend(by_cell.get(chosen, ()))
-        risky = determined_cells(eqs, cells, unknown) - hopeless
+        risky = determined_cells(eqs, cells, unknown - set(known)) - hopeless
         if not risky:
             return
         for cell in sorted(risky):

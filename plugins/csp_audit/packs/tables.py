@@ -351,9 +351,29 @@ def cube_from_published(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 class Cube:
     """The protected cube with lookups by key; ``true`` keeps the unprotected values (never published)."""
 
-    def __init__(self, raw: pd.DataFrame, terms: dict[str, Terms]) -> None:
+    def __init__(
+        self, raw: pd.DataFrame, terms: dict[str, Terms], history: pd.DataFrame | None = None
+    ) -> None:
+        """``history``: the cells earlier releases showed or withheld (:mod:`csp_audit.packs.history`);
+        withheld ones stay withheld and shown ones are known to readers."""
         self.spec = cube_spec(terms)
-        self.protected = protect(raw, self.spec)
+        known, self.carried = None, 0
+        if history is not None and not history.empty:
+            from csp_audit.packs.history import carried_and_known
+
+            raw = raw.reset_index(drop=True).copy()
+            row_terms = self.spec.terms_of(raw)
+            controlled = np.array([t.controlled for t in row_terms], dtype=bool)
+            shown = np.array(
+                [t.publish(v) for t, v in zip(row_terms, raw["incidents"].to_numpy(dtype=float), strict=True)]
+            )
+            carried, seen = carried_and_known(raw, shown, history)
+            flag = flag_column("incidents")
+            previous = raw[flag] if flag in raw.columns else pd.Series(None, index=raw.index, dtype=object)
+            raw[flag] = np.where(carried & controlled, MARKER, previous)
+            known = {"incidents": seen & controlled}
+            self.carried = int((carried & controlled).sum())
+        self.protected = protect(raw, self.spec, known=known)
         index = pd.MultiIndex.from_frame(self.protected[list(CUBE_KEY)].astype(str))
         self.value = pd.Series(self.protected["incidents"].to_numpy(), index=index)
         self.suppressed = pd.Series(
@@ -446,11 +466,15 @@ def _finish(
 
 
 def published_tables(
-    marts: dict[str, pd.DataFrame], terms: dict[str, Terms], region_name: str
+    marts: dict[str, pd.DataFrame],
+    terms: dict[str, Terms],
+    region_name: str,
+    history: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Published], Cube]:
-    """Every published table for the whole region, protected and verified."""
+    """Every published table for the whole region, protected (knowing ``history``, what earlier
+    releases published) and verified."""
     area_rates = marts["area_rates"]
-    cube = Cube(build_cube(area_rates, marts["area_monthly"], region_name), terms)
+    cube = Cube(build_cube(area_rates, marts["area_monthly"], region_name), terms, history)
     risks = find_disclosure_risks(cube.protected, cube.spec)
     if risks:
         raise DisclosureError(f"cube: {len(risks)} disclosure risks, first: {risks[0]}")
