@@ -91,6 +91,17 @@ def build() -> dict[str, bytes]:
         row("fx", 3, crime_type="@SUM(1)", location="=1+1", cid="=1+1"),
         row("fx", 4, crime_type="-1+1"),
     )
+    files["bad_months_and_coordinates.csv"] = lines(
+        HEADER,
+        row("bm", 1),
+        row("bm", 2, month="01/06/2021"),  # the month written DD/MM/YYYY
+        row("bm", 3, month="2021-06-31"),  # an impossible date where a month belongs
+        row("bm", 4).replace("-1.990149", "1e309"),  # a longitude that overflows a double
+        row("bm", 5).replace("54.402797", "NaN"),  # not a number
+        row("bm", 6, month=""),  # no month at all
+        row("bm", 7, crime_type=""),  # no crime type
+        row("bm", 8, month=" 2021-06"),  # a padded month
+    )
     return files
 
 
