@@ -111,7 +111,9 @@ sources:
     return out
 
 
-SHARED_RUNS = {"demo_run", "real_run"}
+# The session runs, each made once on the worker whose group uses it: the demo's tests and the real
+# data's tests are separate groups, so the two runs are made on different workers at the same time.
+SHARED_RUNS = {"demo_run": "shared-demo-run", "plan_run": "shared-demo-run", "real_run": "shared-real-run"}
 # Modules whose tests each cost minutes on top of a cheap module fixture: their tests are spread over the
 # workers (the fixture is then made once per worker) rather than kept together on one.
 SPREAD_MODULES = {"tests/integration/test_faults.py"}
@@ -122,18 +124,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep expensive set-up on one worker when tests run in parallel (`make test`: pytest-xdist).
 
     With ``--dist loadgroup`` the tests of a group run on the same worker. Every test that uses a
-    session run (the demo, the real data) is in one group, so each run is made once; every other
-    module is its own group, so its module-scoped fixtures are made once too, except the modules of
-    SPREAD_MODULES, whose tests are groups of their own.
+    session run (the demo, the real data) is in that run's group, so each run is made once (a module
+    using both would make the second run twice: keep them apart); every other module is its own
+    group, so its module-scoped fixtures are made once too, except the modules of SPREAD_MODULES,
+    whose tests are groups of their own.
     """
 
     def module(item: pytest.Item) -> str:
         return item.nodeid.split("::", 1)[0]
 
-    shared = {module(item) for item in items if SHARED_RUNS & set(getattr(item, "fixturenames", ()))}
+    shared: dict[str, str] = {}
+    for item in items:
+        for fixture, group in SHARED_RUNS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                shared.setdefault(module(item), group)
     for item in items:
         if module(item) in shared:
-            group = "shared-runs"
+            group = shared[module(item)]
         elif module(item) in SPREAD_MODULES:
             group = item.nodeid
         else:
