@@ -29,7 +29,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = run_cli("run", "--region", str(folder / "region.yaml"), "--warehouse", str(warehouse))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "fact gate: harmonised fact passed" in proc.stdout
+    (folder / "console.txt").write_text(proc.stdout + proc.stderr)
     return folder
+
+
+def test_a_run_shows_its_own_progress_and_logs_the_rest(built: Path) -> None:
+    """Quiet by default: Airflow, GX and dbt write to csp-audit.log; the console has progress lines only."""
+    console = (built / "console.txt").read_text().splitlines()
+    assert console and all(line.startswith("[csp-audit] ") for line in console), [
+        line for line in console if not line.startswith("[csp-audit] ")
+    ][:5]
+    assert any("outputs:" in line for line in console)
+    assert console[-1].startswith("[csp-audit]   run log") and console[-1].endswith("csp-audit.log")
+    log = (built / "csp-audit.log").read_text()
+    assert "[DAG TEST]" in log and "great_expectations" in log  # the libraries' lines, kept
+    assert "[csp-audit] fact gate: harmonised fact passed" in log  # and the progress, for the whole story
 
 
 def test_critical_fact_failure_keeps_the_last_good_marts(built: Path, tmp_path: Path) -> None:

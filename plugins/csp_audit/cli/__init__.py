@@ -13,23 +13,26 @@ import sys
 from pathlib import Path
 
 from csp_audit.cli.plan import add_plan_commands
+from csp_audit.cli.quiet import run_log, verbose_requested
 from csp_audit.cli.targets import add_targets_commands
-from csp_audit.exit_codes import EXIT_BAD_INPUT
+from csp_audit.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REJECTED
 
 _ONE_OF = "give exactly one of --region (police.uk only) or --plan (every agency)"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from csp_audit.cli.errors import fail
-    from csp_audit.cli.run import run_plan, run_region
+    from csp_audit.cli.run import outputs, run_plan, run_region
 
     if bool(args.region) == bool(args.plan):
         return fail(_ONE_OF, EXIT_BAD_INPUT)
     source = Path(args.region or args.plan).resolve()
     warehouse = Path(args.warehouse) if args.warehouse else source.parent / "warehouse.duckdb"
-    if args.plan:
-        return run_plan(source, warehouse, args.as_of)
-    return run_region(source, warehouse)
+    with run_log(warehouse.expanduser().resolve().parent, verbose=verbose_requested(args.verbose)):
+        code = run_plan(source, warehouse, args.as_of) if args.plan else run_region(source, warehouse)
+        if code in (EXIT_OK, EXIT_REJECTED):
+            outputs(warehouse.expanduser().resolve())
+        return code
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
@@ -40,19 +43,30 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         return fail(_ONE_OF, EXIT_BAD_INPUT)
     source = Path(args.region or args.plan).resolve()
     warehouse = Path(args.warehouse) if args.warehouse else source.parent / "warehouse.duckdb"
-    return run_publish(
-        warehouse,
-        plan_file=source if args.plan else None,
-        region_file=source if args.region else None,
-        out_root=Path(args.out) if args.out else None,
-        label=args.label,
-    )
+    with run_log(warehouse.expanduser().resolve().parent, verbose=verbose_requested(args.verbose)):
+        return run_publish(
+            warehouse,
+            plan_file=source if args.plan else None,
+            region_file=source if args.region else None,
+            out_root=Path(args.out) if args.out else None,
+            label=args.label,
+        )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from csp_audit.cli.run import run_demo
 
-    return run_demo(Path(args.out), seed=args.seed, months=args.months, scale=args.scale)
+    with run_log(Path(args.out).resolve(), verbose=verbose_requested(args.verbose)):
+        return run_demo(Path(args.out), seed=args.seed, months=args.months, scale=args.scale)
+
+
+def _verbose(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show library and Airflow task logs on the console too (default: only in csp-audit.log)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--warehouse", help="DuckDB warehouse file (default: warehouse.duckdb beside the region)"
     )
+    _verbose(run)
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="generate the fictional demo region and run the pipeline on it")
@@ -73,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=20260401, help="random seed (same seed, same files)")
     demo.add_argument("--months", type=int, default=36, help="months of police data (default 36)")
     demo.add_argument("--scale", type=float, default=1.0, help="size multiplier for the number of rows")
+    _verbose(demo)
     demo.set_defaults(func=_cmd_demo)
 
     publish = sub.add_parser(
@@ -87,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="publish root (default: $CSP_AUDIT_PUBLISH_ROOT or publish/ beside the warehouse)"
     )
     publish.add_argument("--label", help="refresh label recorded in the manifest (default: the run's time)")
+    _verbose(publish)
     publish.set_defaults(func=_cmd_publish)
 
     add_plan_commands(sub)

@@ -3,12 +3,11 @@ line of the message (a plan lists every problem), and the exit code (:mod:`csp_a
 
 from __future__ import annotations
 
-import sys
-
 from csp_audit.exit_codes import EXIT_BAD_INPUT
+from csp_audit.progress import error
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
     for line in message.splitlines() or [""]:
-        print(f"csp-audit: error: {line}", file=sys.stderr, flush=True)
+        error(f"csp-audit: error: {line}")
     return code

@@ -184,4 +184,41 @@ def run_demo(out: Path, *, seed: int, months: int, scale: float) -> int:
     if code == EXIT_OK:
         progress(f"demo done: marts in {out / 'warehouse.duckdb'} (schema audit); "
                  f"arrival board {out / 'arrival-board.html'}")  # fmt: skip
+        outputs(out / "warehouse.duckdb", out / "publish")
     return code
+
+
+def _latest_pack(partnership_dir: Path) -> Path:
+    latest = partnership_dir / "latest"
+    if latest.is_dir():
+        return latest
+    return partnership_dir / latest.read_text(encoding="utf-8").strip() if latest.is_file() else latest
+
+
+def outputs(warehouse_file: Path, publish_root: Path | None = None) -> None:
+    """The last lines of a run: where every output is (those that exist)."""
+    from csp_audit.cli.quiet import LOG_NAME
+
+    folder = warehouse_file.parent
+    found = [
+        ("marts", warehouse_file, " (schema audit)"),
+        ("arrival board", folder / "arrival-board.html", ""),
+        ("agency feedback", folder / "feedback" / "index.html", ""),
+        ("GX Data Docs", folder / "gx-docs" / "uncommitted" / "data_docs" / "local_site" / "index.html", ""),
+    ]
+    if publish_root is not None:
+        found += [
+            (f"pack {p.name}", _latest_pack(p) / "report.html", "")
+            for p in sorted(publish_root.iterdir())
+            if (p / "releases.csv").is_file()
+        ]
+        found += [
+            ("dbt docs", publish_root / "analyst" / "dbt-docs" / "index.html", ""),
+            ("analyst copy", publish_root / "analyst" / "latest", ""),
+        ]
+    found.append(("run log", folder / LOG_NAME, ""))
+    progress("outputs:")
+    width = max(len(name) for name, _, _ in found)
+    for name, path, note in found:
+        if path.exists():
+            progress(f"  {name:<{width}}  {path}{note}")
