@@ -67,6 +67,12 @@ def test_a_region_alone_yields_the_police_ingest_the_build_and_the_publish_dag(
     assert built.uri == "csp-audit://demo-region/audit-build"
     assert _uris(publish.timetable.asset_condition) == [built.uri]
     assert publish.get_task("analyst_snapshot").pool == "duckdb_warehouse"
+    # every task alerts when it fails for good and is bounded in time
+    from csp_audit.orchestration.alerts import task_failed
+
+    for task in [*ingest.tasks, *build.tasks, *publish.tasks]:
+        assert task.execution_timeout is not None and task.execution_timeout.total_seconds() > 0, task
+        assert task_failed in (task.on_failure_callback or []) or task.on_failure_callback is task_failed, task
 
 
 def test_a_plan_yields_one_ingest_dag_per_dataset_and_an_asset_scheduled_build(

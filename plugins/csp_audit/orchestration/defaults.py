@@ -3,7 +3,8 @@
 DuckDB allows one writer per file, so every task that opens the warehouse runs in the one-slot pool
 ``duckdb_warehouse`` (created by ``csp-audit``, ``make airflow`` and the compose stack's init). Tasks
 are idempotent, so a retry is safe; the CLI sets ``CSP_AUDIT_TASK_RETRIES=0`` so a deterministic
-failure surfaces at once instead of after the retry delay.
+failure surfaces at once instead of after the retry delay. A task that fails for good alerts the
+engineers, and none runs longer than its timeout (:mod:`csp_audit.orchestration.alerts`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from csp_audit.orchestration import alerts
 from csp_audit.orchestration.pool import POOL
 from csp_audit.orchestration.settings import ENVIRONMENT
 
@@ -26,6 +28,8 @@ def default_args(*, pool: bool = True) -> dict[str, Any]:
     args: dict[str, Any] = {
         "retries": int(os.environ.get("CSP_AUDIT_TASK_RETRIES", "1")),
         "retry_delay": timedelta(seconds=30),
+        "execution_timeout": alerts.task_timeout(),
+        "on_failure_callback": alerts.task_failed,
     }
     return args | ({"pool": POOL} if pool else {})
 
