@@ -72,7 +72,9 @@ def test_a_region_alone_yields_the_police_ingest_the_build_and_the_publish_dag(
 
     for task in [*ingest.tasks, *build.tasks, *publish.tasks]:
         assert task.execution_timeout is not None and task.execution_timeout.total_seconds() > 0, task
-        assert task_failed in (task.on_failure_callback or []) or task.on_failure_callback is task_failed, task
+        assert task_failed in (task.on_failure_callback or []) or task.on_failure_callback is task_failed, (
+            task
+        )
 
 
 def test_a_plan_yields_one_ingest_dag_per_dataset_and_an_asset_scheduled_build(
