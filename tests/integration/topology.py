@@ -366,14 +366,15 @@ def load_compose() -> dict[str, Any]:
 
 
 def env_file_values() -> dict[str, str]:
-    """What a filled-in .env holds: every variable .env.example lists, secrets generated fresh."""
+    """What a filled-in .env holds: every variable .env.example lists, secrets generated fresh (the
+    optional settings left empty, as a user who needs none of them would)."""
     values: dict[str, str] = {}
     for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
         name, value = (part.strip() for part in line.split("=", 1))
-        if not value:
+        if not value and re.search(r"(PASSWORD|SECRET|_KEY)$", name):  # optional settings stay empty
             if name == "AIRFLOW_FERNET_KEY":
                 value = base64.urlsafe_b64encode(os.urandom(32)).decode()
             elif name == "POSTGRES_PASSWORD":
