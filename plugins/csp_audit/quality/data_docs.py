@@ -9,6 +9,8 @@ to the Markdown feedback reports.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -81,4 +83,75 @@ def build(warehouse_file: str) -> Path | None:
         return None
     sites = _context(str(root)).build_data_docs()
     index = sites.get("local_site", "")
-    return Path(index.removeprefix("file://")) if index else None
+    if not index:
+        return None
+    page = Path(index.removeprefix("file://"))
+    make_offline(page.parent)
+    return page
+
+
+# ------------------------------------------------------------------------------------------ offline
+
+STATIC = Path(__file__).with_name("data_docs_static")
+# What GX 1.x's pages load from public CDNs -> the copy in data_docs_static (see its LICENSES.md).
+VENDORED = {
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "bootstrap.min.css",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap.min.js",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js":
+        "bootstrap-table-filter-control.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css":
+        "bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css":
+        "bootstrap-table-filter-control.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css":
+        "bootstrap-datepicker.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js":
+        "bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "fontawesome.min.css",
+}  # fmt: skip
+_EXTERNAL = re.compile(
+    r"<(link|script|img)\b[^>]*?\b(?:href|src)=[\"'](https?://[^\"']*)[\"'][^>]*>(?:\s*</script>)?",
+    re.IGNORECASE,
+)
+_CROSS_ORIGIN = re.compile(r"\s(?:integrity|crossorigin)=([\"'])[^\"']*\1", re.IGNORECASE)
+
+
+def make_offline(site: Path) -> int:
+    """Serve the site's styles and scripts from its own folder; drop every other outside resource.
+
+    The libraries GX loads from CDNs are copied to ``static/vendor/`` (fonts to ``static/webfonts/``)
+    and every page points at them, so the docs render offline and on an air-gapped server. Anything
+    else a page would fetch from outside (the vega chart libraries, the GX logo from S3 whose address
+    carries the context's id) is left out: a page never calls out. Returns the tags rewritten.
+    """
+    vendor, fonts = site / "static" / "vendor", site / "static" / "webfonts"
+    vendor.mkdir(parents=True, exist_ok=True)
+    fonts.mkdir(parents=True, exist_ok=True)
+    for item in STATIC.iterdir():
+        if item.is_file():
+            shutil.copyfile(item, vendor / item.name)
+    for item in (STATIC / "webfonts").iterdir():
+        shutil.copyfile(item, fonts / item.name)
+    changed = 0
+    for page in site.rglob("*.html"):
+        prefix = os.path.relpath(vendor, page.parent).replace(os.sep, "/")
+        images = os.path.relpath(site / "static" / "images", page.parent).replace(os.sep, "/")
+
+        def local(match: re.Match[str], prefix: str = prefix, images: str = images) -> str:
+            tag, url = match.group(0), match.group(2)
+            if url in VENDORED:
+                return _CROSS_ORIGIN.sub("", tag.replace(url, f"{prefix}/{VENDORED[url]}"))
+            if match.group(1).lower() == "img" and "logo-long.png" in url:
+                return tag.replace(url, f"{images}/logo-long.png")
+            return ""
+
+        text = page.read_text(encoding="utf-8")
+        new, n = _EXTERNAL.subn(local, text)
+        if n:
+            page.write_text(new, encoding="utf-8")
+            changed += n
+    return changed
