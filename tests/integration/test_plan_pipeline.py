@@ -334,3 +334,19 @@ def test_incomplete_months_are_named_in_caveats_and_never_make_a_significant_tre
                         "where missing_periods is not null"))  # fmt: skip
     for *_, agencies, month in missing:
         assert all(month in (holes.get(a) or "") for a in agencies.split(", ")), (agencies, month, holes)
+
+
+def test_themes_name_categories_as_the_data_does(plan_run: Path) -> None:
+    """The seed's LIKE patterns select a theme's categories; the mart (and so the pack) shows the
+    categories themselves."""
+    rows = dict(
+        _query(
+            plan_run, "select distinct dataset, categories from audit.themes where theme = 'asb' order by 1"
+        )
+    )
+    assert rows["police_uk_street"] == "Anti-social behaviour"
+    council = rows["la_asb_reports"].split(", ")
+    assert len(council) > 1 and all(c.startswith("anti-social behaviour") for c in council)
+    assert _query(plan_run, r"select count(*) from audit.themes where categories like '%\%%' escape '\'") == [
+        (0,)
+    ]

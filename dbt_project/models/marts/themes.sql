@@ -5,16 +5,7 @@
     partnership and year when its dataset has data for that partnership in that year; an absent
     source has null incidents, not zero. sources_present and sources_absent list the theme's
     datasets on every row of the theme, partnership and year. -#}
-with theme_sources as (
-    select
-        theme,
-        dataset,
-        string_agg(category, ', ' order by category) as categories
-    from {{ ref('theme_definitions') }}
-    group by theme, dataset
-),
-
-rated_categories as (
+with rated_categories as (
     select distinct dataset, category from {{ ref('area_rates') }}
 ),
 
@@ -30,6 +21,18 @@ matched_categories as (
                 when t.category = 'All' then r.category = 'All'
                 else r.category <> 'All' and r.category ilike t.category
             end
+),
+
+-- what each source of a theme counts, in the data's own words (never the seed's LIKE patterns)
+theme_sources as (
+    select
+        d.theme,
+        d.dataset,
+        coalesce(string_agg(m.category, ', ' order by m.category), 'none delivered') as categories
+    from (select distinct theme, dataset from {{ ref('theme_definitions') }}) as d
+    left join matched_categories as m
+        on m.theme = d.theme and m.dataset = d.dataset
+    group by d.theme, d.dataset
 ),
 
 theme_counts as (
