@@ -130,3 +130,10 @@ def test_data_docs_need_nothing_from_outside(built: Path) -> None:
                 assert (page.parent / target).resolve().is_file(), (page.name, target)
                 local += 1
     assert local >= 5 * len(pages)  # bootstrap, jquery, popper, bootstrap-table ... on every page
+    # each validation page says which dataset, agencies, periods and files its batch held
+    validations = [p for p in pages if "validations" in p.parts]
+    assert validations
+    for page in validations:
+        text = page.read_text(encoding="utf-8")
+        assert "police_uk_street" in text and "northshire" in text and "southmoor" in text, page.name
+        assert re.search(r"\d{4}-\d{2}-northshire-street\.csv", text), page.name

@@ -51,10 +51,29 @@ def slim(result: Any) -> Any:
     return result
 
 
-def record(warehouse_file: str, suite: Any, result: Any, run_name: str, batch_id: str) -> None:
+def describe(dataset: str, deliveries: list[Any]) -> dict[str, str]:
+    """What a validation page says it checked: the dataset and, per delivery, agency, period and file."""
+    return {
+        "dataset": dataset,
+        "agencies": ", ".join(sorted({d.agency for d in deliveries})),
+        "periods": ", ".join(sorted({d.period for d in deliveries})),
+        **{f"file {n}": f"{d.agency} {d.period}: {d.source_file}" for n, d in enumerate(deliveries, 1)},
+    }
+
+
+def record(
+    warehouse_file: str,
+    suite: Any,
+    result: Any,
+    run_name: str,
+    batch_id: str,
+    described: dict[str, str] | None = None,
+) -> None:
     """Store one validation result (and its suite, so the docs can show the rules).
 
-    Large lists of unexpected rows are cut to a sample first (see :func:`slim`).
+    Large lists of unexpected rows are cut to a sample first (see :func:`slim`). ``described``
+    (:func:`describe`) goes into the result's batch parameters, which the page shows under "Show
+    more info": a batch holds several files, so the page says which, from which agency and period.
     """
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
@@ -73,6 +92,8 @@ def record(warehouse_file: str, suite: Any, result: Any, run_name: str, batch_id
     key = ValidationResultIdentifier(
         ExpectationSuiteIdentifier(suite.name), RunIdentifier(run_name=run_name), batch_id
     )
+    if described:
+        result.meta["batch_parameters"] = dict(result.meta.get("batch_parameters") or {}) | described
     context.validation_results_store.set(key, slim(result))
 
 

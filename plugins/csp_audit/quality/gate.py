@@ -225,7 +225,8 @@ class _Gate:
                 checks[index].found = found
             period = todo[read[0]].period
             data_docs.record(self.warehouse_file, suite, result, period,
-                             f"{self.dataset.id}-{len(read)}-files-{todo[min(read)].sha256[:12]}")  # fmt: skip
+                             f"{self.dataset.id}-{len(read)}-files-{todo[min(read)].sha256[:12]}",
+                             data_docs.describe(self.dataset.id, [todo[i] for i in read]))  # fmt: skip
         with box.connection() as con:
             for index in read:
                 if not checks[index].failed:
@@ -276,7 +277,12 @@ class _Gate:
         suite = suites.build_suite(self.file_document)
         result = box.validate_table(table, suite, {}, [BATCH_FILE])
         data_docs.record(
-            self.warehouse_file, suite, result, "files", f"{self.dataset.id}-{len(summary)}-files"
+            self.warehouse_file,
+            suite,
+            result,
+            "files",
+            f"{self.dataset.id}-{len(summary)}-files",
+            data_docs.describe(self.dataset.id, [todo[r[0]] for r in summary]),
         )
         for index, found in attribute(result, [r[0] for r in summary]).items():
             check = checks[index]
