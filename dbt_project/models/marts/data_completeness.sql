@@ -1,6 +1,7 @@
 {#- Completeness by month and partnership: for each dataset, were the deliveries the partnership
-    depends on received and accepted for that month? police.uk: the force that records most of
-    the partnership's crime, every month from the region's first to its last delivered month.
+    depends on received and accepted for that month? police.uk, when the plan does not list it:
+    the force that records most of the partnership's crime, every month from the region's first
+    to its last delivered month.
     Plan datasets: every agency that serves the partnership, every month of each due period. A
     delivery is received when it is accepted and still counts (int_deliveries.is_current): one
     withdrawn from the source since (its period no longer in the landing zone) has left the marts,
@@ -74,7 +75,14 @@ select
     count(*) = count(*) filter (where received) as complete,
     string_agg(agency, ', ' order by agency) filter (where not received) as missing_from
 from (
+    -- police.uk from the plan when it is in the plan (its forces and the partnerships they serve), else
+    -- from the files; never both, which would expect each police.uk file twice
     select * from police
+    where
+        not exists (
+            select 1 from plan_expected
+            where dataset = 'police_uk_street'
+        )
     union all
     select * from plan
 ) as u
