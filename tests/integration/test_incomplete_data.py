@@ -82,6 +82,12 @@ def test_the_month_is_missing_and_named_in_the_caveats(scenario: Path) -> None:
     )
     assert months == 12
     assert f"Incomplete: no accepted delivery from {GAP}" in caveat, caveat
+    # and the dataset's freshness names the hole
+    assert _query(
+        scenario,
+        "select missing_periods from audit.dataset_freshness where dataset = ? and agency = ?",
+        [DATASET, AGENCY],
+    ) == [(f"{MONTH} (withdrawn)",)]
 
 
 def test_the_council_is_told_in_its_feedback(scenario: Path) -> None:
