@@ -328,13 +328,16 @@ def _summary(
         )
     )
     if len(trends):
-        # a finding is a significant change between two complete years: never one over an incomplete year
-        complete = trends["incomplete_data"].isna() if "incomplete_data" in trends else True
         moved = trends[
             (trends["period_start"] == year)
             & trends["verdict"].isin(["significant increase", "significant decrease"])
-            & complete
         ]
+        if "incomplete_data" in moved:
+            # a finding is a significant change between two complete years: never one to or from an incomplete
+            # year (its verdict says so already; a gap in the three-year base alone leaves the change a finding)
+            short = [incomplete_text(r["incomplete_data"], only={str(r["audit_year"]), str(r["previous_audit_year"])})
+                     is not None for _, r in moved.iterrows()]  # fmt: skip
+            moved = moved[~pd.Series(short, index=moved.index, dtype=bool)]
         moved = moved.assign(_abs=moved["pct_change"].abs()).sort_values("_abs", ascending=False).head(6)
         for _, r in moved.iterrows():
             what = "All" if r["category"] == "All" else r["category"]
