@@ -422,11 +422,17 @@ def _levels(
     out["tables"].append(Table(["Crime type", "Incidents", "Rate per 1,000", "Change", "Verdict"], rows,
                                f"Police recorded crime by type, {_year_label(tables, year)}", {1, 2, 3}, "area_rates"))  # fmt: skip
     others = own[(own["dataset"] != POLICE) & (own["category"] == "All")].sort_values("dataset")
+    caveats = tables.get("caveats", pd.DataFrame())
+    # a count over an incomplete year is short: marked with the agency and month (from the caveats row)
+    short = {d: _incomplete_note(_row(caveats, dataset=d, period_start=year), br=False)
+             for d in others["dataset"]} if len(caveats) and "incomplete_data" in caveats else {}  # fmt: skip
     rows = [[fmt.text(_label(r["dataset"], labels)), fmt.count(r), fmt.rate(r), fmt.text(r["months_covered"]),
+             Cell(short[r["dataset"]], "long") if short.get(r["dataset"]) else fmt.text("–"),
              fmt.long(r.get("disclosure_rule"))] for _, r in others.iterrows()]  # fmt: skip
     if rows:
-        out["tables"].append(Table(["Dataset", "Incidents", "Rate per 1,000", "Months covered", "Published as"], rows,
-                                   "Other agencies' data, all categories", {1, 2, 3}, "area_rates"))  # fmt: skip
+        out["tables"].append(Table(["Dataset", "Incidents", "Rate per 1,000", "Months covered", "Incomplete data",
+                                    "Published as"], rows, "Other agencies' data, all categories", {1, 2, 3},
+                                   "area_rates"))  # fmt: skip
     seasonality = tables.get("seasonality", pd.DataFrame())
     if len(seasonality):
         s = seasonality[(seasonality["dataset"] == POLICE) & (seasonality["category"] == "All")].sort_values(
