@@ -62,7 +62,12 @@ def test_rejection_quarantine_and_corrected_redelivery(small_region: Path) -> No
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         files = {r[0]: r[1:] for r in con.execute(
-            "select source_file, rows_read, rows_counted, rows_quarantined from audit.reconciliation").fetchall()}  # fmt: skip
+            "select source_file, rows_read, rows_counted, rows_quarantined from audit.reconciliation "
+            "where outcome = 'loaded'").fetchall()}  # fmt: skip
+        refused = con.execute(
+            "select source_file, agency, period, rows_read, rows_counted, rejected_because from audit.reconciliation "
+            "where outcome = 'rejected'"
+        ).fetchall()
         quarantined = con.execute(
             "select row_number, rule from audit.quarantined_rows "
             "where source_file = '2021-08/2021-08-northshire-street.csv' order by row_number"
@@ -71,6 +76,12 @@ def test_rejection_quarantine_and_corrected_redelivery(small_region: Path) -> No
             "select count(*) from raw.ds__police_uk_street where _source_file like '2021-07/%'"
         ).fetchone()[0]
     assert "2021-07/2021-07-northshire-street.csv" not in files
+    # the refused file is reconciled all the same: nothing counted, and why (issue 16)
+    ((source, agency, period, read, counted, because),) = refused
+    assert (source, period, counted) == ("2021-07/2021-07-northshire-street.csv", "2021-07", 0)
+    assert agency == "northshire"  # a region without a plan: the force's police.uk slug
+    assert read is None  # a structural refusal: the gate could not read the file as CSV
+    assert because.startswith("rule field_count: line 5: "), because
     assert raw_ragged == 0  # never half-loaded
     assert files["2021-08/2021-08-northshire-street.csv"] == (6, 4, 2)
     assert quarantined == [(2, "month_matches_file_period"), (3, "lsoa_code_format")]
@@ -82,9 +93,9 @@ def test_rejection_quarantine_and_corrected_redelivery(small_region: Path) -> No
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(
-            "select rows_read, rows_counted from audit.reconciliation "
-            "where source_file = '2021-07/2021-07-northshire-street.csv'"
-        ).fetchone() == (6, 6)
+            "select outcome, rows_read, rows_counted from audit.reconciliation "
+            "where source_file = '2021-07/2021-07-northshire-street.csv' order by outcome"
+        ).fetchall() == [("loaded", 6, 6), ("rejected", None, 0)]
     # the feedback still tells the force about the refused file, and that it has been replaced (issue 19)
     feedback = "".join(p.read_text() for p in (small_region / "feedback").glob("*.md"))
     refused = next(line for line in feedback.splitlines() if "2021-07-northshire-street.csv" in line)

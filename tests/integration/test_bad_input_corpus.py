@@ -177,8 +177,21 @@ def test_rejected_files_load_nothing(runs: dict[str, Any]) -> None:
         "select count(*) from raw.deliveries where list_contains(?, source_file)",
         [rejected],
     ) == [(0,)]
-    reconciled = {r[0] for r in _query(runs["bad"], "select source_file from audit.reconciliation")}
-    assert not reconciled & set(rejected)
+    # reconciled as refused (issue 16): nothing counted, and why (the gate's rule and line)
+    reconciled = {
+        r[0]: r[1:]
+        for r in _query(
+            runs["bad"],
+            "select source_file, outcome, rows_counted + rows_duplicate + rows_unlocated + rows_outside_region "
+            "+ rows_quarantined, rejected_because from audit.reconciliation where list_contains(?, source_file)",
+            [rejected],
+        )
+    }
+    assert sorted(reconciled) == sorted(rejected)
+    for case in (c for c in CASES if c["outcome"] == "rejected"):
+        outcome, counted, because = reconciled[_source(case["file"])]
+        assert (outcome, counted) == ("rejected", 0), case["file"]
+        assert because.startswith(f"rule {case['rule']}: line {case['line']}"), (case["file"], because)
 
 
 def test_rows_are_quarantined_by_their_rules(runs: dict[str, Any]) -> None:

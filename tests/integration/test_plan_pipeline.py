@@ -336,6 +336,34 @@ def test_incomplete_months_are_named_in_caveats_and_never_make_a_significant_tre
         assert all(month in (holes.get(a) or "") for a in agencies.split(", ")), (agencies, month, holes)
 
 
+def test_feedback_row_counts_equal_the_reconciliation(plan_run: Path) -> None:
+    """Each agency's feedback accounts for every delivery's rows exactly as audit.reconciliation (police.uk)
+    and audit.delivery_reconciliation (agencies) do, and a force's rows held back add up to the rows the
+    reconciliation quarantined (before, the counting rules' quarantine was left out of the feedback and
+    warnings were the only per-file figures; issue 16)."""
+    accounting = _query(
+        plan_run,
+        "select agency, 'police_uk_street', period, source_file, outcome, rows_read, rows_counted, rows_duplicate, "
+        "rows_unlocated, rows_outside_region, rows_quarantined, null from audit.reconciliation union all "
+        "select agency, dataset, period, source_file, case when outcome = 'loaded' and not is_current "
+        "then 'no longer counted' else outcome end, rows_read, rows_counted, rows_duplicate, rows_unlocated, null, "
+        "rows_quarantined, rows_superseded from audit.delivery_reconciliation",
+    )
+    assert {a for a, *_ in accounting} >= {"northshire_police", "southmoor_police", "southern_dales_housing"}
+    reports: dict[str, set[str]] = {}
+    for agency, dataset, period, source_file, outcome, *counts in accounting:
+        if agency not in reports:
+            reports[agency] = set((plan_run / "feedback" / f"{agency}.md").read_text().splitlines())
+        shown = " | ".join("–" if c is None else str(c) for c in counts)
+        row = f"| {dataset} | {period} | `{source_file}` | {outcome} | {shown} |"
+        assert row in reports[agency], (agency, row)
+    held = dict(_query(plan_run, "select agency, sum(rows_quarantined) from audit.reconciliation group by 1"))
+    for agency, rows in held.items():
+        summary = (plan_run / "feedback" / f"{agency}.md").read_text().splitlines()[2]
+        assert f", {rows} rows held back," in summary, (agency, summary)
+    assert sum(held.values()) > 0  # the demo plants unknown LSOA codes in the police files
+
+
 def test_themes_name_categories_as_the_data_does(plan_run: Path) -> None:
     """The seed's LIKE patterns select a theme's categories; the mart (and so the pack) shows the
     categories themselves."""

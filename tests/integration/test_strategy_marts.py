@@ -138,7 +138,10 @@ def test_concern_vs_recorded_ranks(strategy_warehouse: Path) -> None:
     assert set(cvr.loc[cvr["concern"].isin(["speeding traffic", "litter"]), "mismatch"]) == {
         "no recorded data"
     }
-    ranked = cvr[cvr["recorded_rate_per_1000"].notna()]
+    # a recorded figure from an incomplete year is left out of the ranks, and says so
+    short = cvr[cvr["mismatch"] == "incomplete data"]
+    assert len(short) and short["recorded_rank"].isna().all() and short["incomplete_data"].notna().all()
+    ranked = cvr[cvr["recorded_rate_per_1000"].notna() & (cvr["mismatch"] != "incomplete data")]
     for _, group in ranked.groupby(["partnership_code", "audit_year"]):
         n = len(group)
         assert sorted(group["recorded_rank"]) == list(range(1, n + 1))
@@ -195,6 +198,14 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
     )
     harm = query(strategy_warehouse, "select * from audit.harm where category <> 'All'")
     surveyed = set(zip(survey_shares["csp"], survey_shares["year"], strict=True))
+    # a year with an agency-month missing, rejected or overdue is incomplete: no change to or from it is tested
+    gaps = query(strategy_warehouse, "select partnership_code, dataset, month from audit.data_completeness "
+                 "where not complete")  # fmt: skip
+    incomplete = {
+        (r.partnership_code, r.dataset, f"{r.month.year - (r.month.month < 4)}/{(r.month.year - (r.month.month < 4) + 1) % 100:02d}")
+        for r in gaps.itertuples()
+    }  # fmt: skip
+    assert incomplete
     shares = {(r.csp, r.year, r.concern): round(r.share_naming, 4) for r in survey_shares.itertuples()}
 
     rows = []
@@ -224,7 +235,10 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
             prev_year = f"{int(year[:4]) - 1}/{int(year[:4]) % 100:02d}"
             prev = yearly.loc[(csp, prev_year)] if (csp, prev_year) in yearly.index else None
             verdict, pct = "insufficient data", None
-            if prev is not None and prev["months"] == y["months"]:
+            short = {(csp, c.dataset, year), (csp, c.dataset, prev_year)} & incomplete
+            if prev is not None and short:
+                verdict = "incomplete data"
+            elif prev is not None and prev["months"] == y["months"]:
                 n, n_prev = round(y["incidents"]), round(prev["incidents"])
                 pct = (
                     round(100 * (y["incidents"] - prev["incidents"]) / prev["incidents"], 1)
@@ -257,7 +271,7 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
                 "partnership_code": csp, "audit_year": year, "issue": c.issue,
                 "my_rate": 1000 * y["incidents"] / y["population"], "my_trend": trend,
                 "my_concentration": concentration, "my_harm": harm_rate, "my_share": share,
-                "my_capacity": capacity.get((csp, c.issue), 3),
+                "my_capacity": capacity.get((csp, c.issue), 3), "my_verdict": verdict,
             })  # fmt: skip
     mine = pd.DataFrame(rows)
     for factor, name in (("rate", "volume"), ("concentration", "concentration"), ("harm", "harm"),
@@ -286,6 +300,8 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
     assert len(both) == len(DEMO_CSPS) * 3 * len(candidates)
     assert (both["rate_per_1000"] - both["my_rate"]).abs().max() < 1e-3
     assert (both["trend_score"] == both["my_trend"]).all()
+    assert (both["trend_verdict"] == both["my_verdict"]).all()
+    assert (both["trend_verdict"] == "incomplete data").any()  # the demo's overdue council month
     assert (both["capacity"] == both["my_capacity"]).all()
     for factor in ("volume", "concentration", "harm", "public_concern"):
         got, want = both[f"{factor}_score"].astype("Float64"), both[f"my_{factor}_score"].astype("Float64")
@@ -301,6 +317,7 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
     assert (expected_rank == both["priority_rank"]).all()
     # rank_change = last year's rank - this year's
     previous = both.set_index(["partnership_code", "issue", "audit_year"])["priority_rank"]
+    assert both.loc[both["incomplete_data"].notna(), "rank_change"].isna().all()
     for r in both[both["rank_change"].notna()].itertuples():
         prev_year = f"{int(r.audit_year[:4]) - 1}/{int(r.audit_year[:4]) % 100:02d}"
         assert r.rank_change == previous[(r.partnership_code, r.issue, prev_year)] - r.priority_rank

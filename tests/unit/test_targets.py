@@ -461,6 +461,38 @@ def test_progress_deadline_missed_and_grey_cases(tmp_path: Path) -> None:
     assert row["status"] == "grey" and row["status_rule"].startswith("rejected by targets check: S: no owner")
 
 
+def test_progress_over_an_incomplete_year_is_not_judged(tmp_path: Path) -> None:
+    """A fall that would be green is grey when the current year lacks an agency's month (issue 16); the
+    same series without the gap is judged, and a gap in another dataset changes nothing."""
+    series = {"2021/22": (200.0, 12), "2022/23": (150.0, 12)}
+    wh = build_warehouse(tmp_path / "w.duckdb", burglary=series)
+    folder = tmp_path / "regs"
+    folder.mkdir()
+    write_register(folder, good_target())
+    assert write_progress(wh, folder).iloc[0]["status"] == "green"
+    with duckdb.connect(str(wh)) as con:
+        con.execute(
+            "create table audit.caveats (partnership_code varchar, dataset varchar, audit_year varchar, "
+            "period_start date, incomplete_data varchar)"
+        )
+        con.execute(
+            "insert into audit.caveats values (?, 'fire_incidents', '2022/23', ?, 'fire_service 2022-05')",
+            [P1, YEARS["2022/23"]],
+        )
+    assert write_progress(wh, folder).iloc[0]["status"] == "green"
+    with duckdb.connect(str(wh)) as con:
+        con.execute(
+            "insert into audit.caveats values (?, 'police_uk_street', '2022/23', ?, 'northshire_police 2022-11')",
+            [P1, YEARS["2022/23"]],
+        )
+    row = write_progress(wh, folder).iloc[0].to_dict()
+    assert (row["status"], row["current_period"], row["current_value"]) == ("grey", "2022/23", 15.0)
+    assert row["status_rule"].startswith(
+        "incomplete data, no accepted delivery from 2022/23: northshire_police 2022-11: the change from the "
+        "baseline is not judged"
+    ), row["status_rule"]
+
+
 def test_progress_table_is_idempotent_and_typed(tmp_path: Path) -> None:
     wh = build_warehouse(tmp_path / "w.duckdb")
     folder = tmp_path / "targets"

@@ -6,26 +6,7 @@
     partnership's incidents, weighted by how many incidents each supplied: an estimate of the
     share of the partnership's records lost for want of a location. Quarantined rows are placed
     in a year by the month of the file that delivered them. -#}
-with incomplete as (
-    -- months of the year whose deliveries are missing, rejected or overdue: counts over them are short
-    select
-        s.partnership_code,
-        s.dataset,
-        s.period_start,
-        string_agg(
-            c.missing_from || ' ' || strftime(c."month", '%Y-%m'), '; ' order by c."month", c.missing_from
-        ) as incomplete_data
-    from {{ ref('area_rates') }} as s
-    inner join {{ ref('data_completeness') }} as c
-        on
-            s.partnership_code = c.partnership_code
-            and s.dataset = c.dataset
-            and c."month" between s.period_start and s.period_end
-    where s.area_type = 'partnership' and s.category = 'All' and not c.complete
-    group by s.partnership_code, s.dataset, s.period_start
-),
-
-stale as (
+with stale as (
     -- the dataset's latest due delivery was rejected or has not arrived: its figures are the last good ones
     select dataset, string_agg(agency || ': ' || reason, '; ' order by agency) as stale_inputs
     from {{ ref('dataset_freshness') }}
@@ -228,5 +209,5 @@ select
         end
     ), ''), 'No caveats identified') as caveat
 from assembled
-left join incomplete using (partnership_code, dataset, period_start)
+left join {{ ref('int_incomplete_years') }} using (partnership_code, dataset, period_start)
 order by partnership_code, dataset, period_start

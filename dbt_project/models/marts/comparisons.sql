@@ -7,32 +7,42 @@
                    residents (null when any partnership lacks a population).
     rate_ratio = rate / comparator rate. rank_in_region ranks the partnerships of the region by
     rate (1 = highest). coverage_matches says whether every partnership in the comparator covers
-    as many months of the year as this one; where it is false the rates span different periods. -#}
+    as many months of the year as this one; where it is false the rates span different periods.
+    A partnership-year with a month whose deliveries are missing, rejected or overdue
+    (int_incomplete_years) is incomplete: its rate is short, so it is ranked with no one (its
+    rank_in_region is null and the others are ranked among the complete partnerships),
+    incomplete_data and comparator_incomplete_data name the agencies and months, and like_for_like
+    is false: the comparison is shown, marked, never a finding. -#}
 with partnerships as (
     select
-        partnership_code,
-        partnership_name,
-        dataset,
-        category,
-        audit_year,
-        period_start,
-        period_end,
-        months_covered,
-        incidents,
-        population,
-        1000.0 * incidents / nullif(population, 0) as rate
-    from {{ ref('area_rates') }}
-    where area_type = 'partnership'
+        r.partnership_code,
+        r.partnership_name,
+        r.dataset,
+        r.category,
+        r.audit_year,
+        r.period_start,
+        r.period_end,
+        r.months_covered,
+        r.incidents,
+        r.population,
+        1000.0 * r.incidents / nullif(r.population, 0) as rate,
+        i.incomplete_data
+    from {{ ref('area_rates') }} as r
+    left join {{ ref('int_incomplete_years') }} as i using (partnership_code, dataset, period_start)
+    where r.area_type = 'partnership'
 ),
 
 ranked as (
     select
         p.*,
         g.peer_group,
-        case when p.rate is not null then rank() over (
-            partition by p.dataset, p.category, p.period_start order by p.rate desc nulls last
+        case when p.rate is not null and p.incomplete_data is null then rank() over (
+            partition by p.dataset, p.category, p.period_start, p.rate is null or p.incomplete_data is not null
+            order by p.rate desc
         ) end as rank_in_region,
-        count(p.rate) over (partition by p.dataset, p.category, p.period_start) as partnerships_ranked
+        count(p.rate) filter (where p.incomplete_data is null) over (
+            partition by p.dataset, p.category, p.period_start
+        ) as partnerships_ranked
     from partnerships as p
     left join {{ ref('peer_groups') }} as g
         on g.partnership_code = p.partnership_code
@@ -50,7 +60,9 @@ region as (
         end
             as rate,
         min(months_covered) as min_months,
-        max(months_covered) as max_months
+        max(months_covered) as max_months,
+        -- a complete partnership's text is null, which string_agg leaves out
+        string_agg(partnership_name || ': ' || incomplete_data, '; ' order by partnership_code) as incomplete_data
     from partnerships
     group by dataset, category, period_start
 ),
@@ -66,7 +78,8 @@ comparators as (
         o.partnership_name as comparator_name,
         1 as comparator_partnerships,
         o.rate as comparator_rate,
-        o.months_covered = r.months_covered as coverage_matches
+        o.months_covered = r.months_covered as coverage_matches,
+        o.partnership_name || ': ' || o.incomplete_data as comparator_incomplete_data
     from ranked as r
     inner join partnerships as o
         on
@@ -85,7 +98,8 @@ comparators as (
         'Peer group ' || r.peer_group || ' (mean of the other members)',
         count(o.rate),
         {{ exact_sum('o.rate') }} / count(o.rate),
-        bool_and(o.months_covered = r.months_covered)
+        bool_and(o.months_covered = r.months_covered),
+        string_agg(o.partnership_name || ': ' || o.incomplete_data, '; ' order by o.partnership_code)
     from ranked as r
     inner join {{ ref('peer_groups') }} as g
         on
@@ -110,7 +124,8 @@ comparators as (
         'Region {{ var("region_name") }} (all its partnerships)',
         g.partnerships,
         g.rate,
-        g.min_months = r.months_covered and g.max_months = r.months_covered
+        g.min_months = r.months_covered and g.max_months = r.months_covered,
+        g.incomplete_data
     from ranked as r
     inner join region as g
         on
@@ -140,7 +155,11 @@ select
     cast(c.comparator_partnerships as integer) as comparator_partnerships,
     cast(round(c.comparator_rate, 3) as double) as comparator_rate_per_1000,
     cast(round(r.rate / nullif(c.comparator_rate, 0), 3) as double) as rate_ratio,
-    c.coverage_matches
+    c.coverage_matches,
+    r.incomplete_data,
+    c.comparator_incomplete_data,
+    coalesce(c.coverage_matches, false) and r.incomplete_data is null and c.comparator_incomplete_data is null
+        as like_for_like
 from ranked as r
 inner join comparators as c
     on

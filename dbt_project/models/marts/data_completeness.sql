@@ -1,8 +1,18 @@
 {#- Completeness by month and partnership: for each dataset, were the deliveries the partnership
-    depends on received and accepted for that month? police.uk: the force that records most of
-    the partnership's crime, every month from the region's first to its last delivered month.
-    Plan datasets: every agency that serves the partnership, every month of each due period. -#}
-with police_force as (
+    depends on received and accepted for that month? police.uk, when the plan does not list it:
+    the force that records most of the partnership's crime, every month from the region's first
+    to its last delivered month.
+    Plan datasets: every agency that serves the partnership, every month of each due period. A
+    delivery is received when it is accepted and still counts (int_deliveries.is_current): one
+    withdrawn from the source since (its period no longer in the landing zone) has left the marts,
+    so its months are missing too. -#}
+with current_deliveries as (
+    select dataset, agency, period, delivery_sha256
+    from {{ ref('int_deliveries') }}
+    where is_current
+),
+
+police_force as (
     select partnership_code, agency
     from (
         select partnership_code, agency, count(*) as n
@@ -25,11 +35,11 @@ police_months as (
 police as (
     select
         f.partnership_code, cast(m."month" as date) as "month", 'police_uk_street' as dataset, f.agency,
-        coalesce(q.gate_outcome = 'accepted', false) as received
+        c.delivery_sha256 is not null as received
     from police_force as f
     cross join police_months as m
-    left join {{ ref('data_quality') }} as q
-        on q.dataset = 'police_uk_street' and q.agency = f.agency and q.period = strftime(m."month", '%Y-%m')
+    left join current_deliveries as c
+        on c.dataset = 'police_uk_street' and c.agency = f.agency and c.period = strftime(m."month", '%Y-%m')
 ),
 
 plan_expected as (
@@ -45,7 +55,13 @@ plan as (
         partnership_code,
         cast(cast(period || '-01' as date) + to_months(offs) as date) as "month",
         dataset, agency,
-        status in ('received', 'late') as received
+        status in ('received', 'late') and exists (
+            select 1 from current_deliveries as c
+            where
+                c.dataset = plan_expected.dataset
+                and c.agency = plan_expected.agency
+                and c.period = plan_expected.period
+        ) as received
     from plan_expected,
         unnest(range(case cadence when 'quarterly' then 3 when 'yearly' then 12 else 1 end)) as t (offs)
 )
@@ -59,7 +75,14 @@ select
     count(*) = count(*) filter (where received) as complete,
     string_agg(agency, ', ' order by agency) filter (where not received) as missing_from
 from (
+    -- police.uk from the plan when it is in the plan (its forces and the partnerships they serve), else
+    -- from the files; never both, which would expect each police.uk file twice
     select * from police
+    where
+        not exists (
+            select 1 from plan_expected
+            where dataset = 'police_uk_street'
+        )
     union all
     select * from plan
 ) as u

@@ -2,7 +2,8 @@
     (or, without a plan, the latest month any force delivered) has no accepted delivery: the last
     good figures stay published and this says why they are not newer. A dataset can be current and
     still have holes: missing_periods names earlier due periods with no accepted delivery (overdue
-    or rejected, not since corrected), late_periods those that arrived after their due date. -#}
+    or rejected, not since corrected, or withdrawn: received but no longer in the source, so no
+    longer counted), late_periods those that arrived after their due date. -#}
 with quality as (
     select dataset, agency, period, gate_outcome, failed_rule, failed_line, failed_detail, latest_file, arrival_status
     from {{ ref('data_quality') }}
@@ -42,14 +43,21 @@ expected as (
 ),
 
 board_gaps as (
+    -- a period received but no longer counted (its file gone from the source since) is a hole too
     select
-        dataset,
-        agency,
-        string_agg(period || ' (' || status || ')', ', ' order by period)
-        filter (where status in ('overdue', 'rejected')) as missing_periods,
-        string_agg(period, ', ' order by period) filter (where status = 'late') as late_periods
-    from {{ ref('stg_deliveries__arrivals') }}
-    group by dataset, agency
+        b.dataset,
+        b.agency,
+        string_agg(
+            b.period || ' (' || case when b.status in ('received', 'late') then 'withdrawn' else b.status end || ')',
+            ', ' order by b.period
+        ) filter (
+            where b.status in ('overdue', 'rejected') or b.status in ('received', 'late') and c.agency is null
+        ) as missing_periods,
+        string_agg(b.period, ', ' order by b.period) filter (where b.status = 'late') as late_periods
+    from {{ ref('stg_deliveries__arrivals') }} as b
+    left join {{ ref('int_deliveries') }} as c
+        on c.dataset = b.dataset and c.agency = b.agency and c.period = b.period and c.is_current
+    group by b.dataset, b.agency
 ),
 
 good as (

@@ -1,6 +1,8 @@
 {#- The LSOAs and wards with most incidents in each partnership, per dataset, category and audit
     year: the top 10 or the top 10% of the partnership's areas, whichever is more (ties at the
-    cut-off included), counting only areas with at least one incident. -#}
+    cut-off included), counting only areas with at least one incident. incomplete_data names the
+    agencies and months of the partnership's year with no accepted delivery: the areas they serve
+    are short, so those ranks are marked, not findings. -#}
 select
     partnership_code,
     partnership_name,
@@ -21,7 +23,8 @@ select
     cast(round(incidents / partnership_incidents, 4) as double) as share_of_partnership_incidents,
     cast(areas_in_partnership as integer) as areas_in_partnership,
     top_10_percent_size,
-    in_top_10_percent
+    in_top_10_percent,
+    incomplete_data
 from {{ ref('int_area_ranks') }}
 where
     incidents > 0

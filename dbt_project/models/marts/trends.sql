@@ -5,7 +5,8 @@
     Apportioned (fractional) counts are rounded to whole incidents for the test only. A year with a
     month whose deliveries are missing, rejected or overdue (audit.data_completeness) is incomplete:
     no change to or from it is tested, its verdicts say 'incomplete data', and incomplete_data names
-    the agencies and months, so a missing month is never presented as a fall or a rise. -#}
+    the agencies and months (int_incomplete_years), so a missing month is never presented as a fall
+    or a rise. -#}
 with yearly as (
     select
         partnership_code, partnership_name, dataset, category, audit_year, period_start, period_end,
@@ -14,30 +15,12 @@ with yearly as (
     where area_type = 'partnership'
 ),
 
-incomplete as (
-    select
-        y.partnership_code,
-        y.dataset,
-        y.period_start,
-        string_agg(
-            c.missing_from || ' ' || strftime(c."month", '%Y-%m'), '; ' order by c."month", c.missing_from
-        ) as incomplete_data
-    from (select distinct partnership_code, dataset, period_start, period_end from yearly) as y
-    inner join {{ ref('data_completeness') }} as c
-        on
-            y.partnership_code = c.partnership_code
-            and y.dataset = c.dataset
-            and c."month" between y.period_start and y.period_end
-    where not c.complete
-    group by y.partnership_code, y.dataset, y.period_start
-),
-
 yearly_marked as (
     select
         y.*,
         i.incomplete_data
     from yearly as y
-    left join incomplete as i
+    left join {{ ref('int_incomplete_years') }} as i
         on y.partnership_code = i.partnership_code and y.dataset = i.dataset and y.period_start = i.period_start
 ),
 

@@ -10,6 +10,7 @@ dataset's minimum cell size) so the verifier can check the rendered page as well
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
@@ -30,7 +31,42 @@ VERDICT_CLASS = {
     "significant decrease": "down",
     "no significant change": "flat",
     "insufficient data": "none",
+    "incomplete data": "incomplete",
 }
+INCOMPLETE = "incomplete data"
+_GAP = re.compile(r"^(?:(?P<where>[^:]+): )?(?P<agency>\S+) (?P<month>\d{4}-\d{2})$")
+
+
+def incomplete_text(value: Any, *, only: set[str] | None = None, without: str | None = None) -> str | None:
+    """A mart's incomplete_data ('[year or partnership: ]agency YYYY-MM; ...') in words:
+    'no delivery from <agency> for <month>[ (<year or partnership>)]; ...'; None when complete.
+    ``only``: keep the gaps of these years (or partnerships); ``without``: leave out this one's."""
+    if _missing(value) or not str(value).strip():
+        return None
+    parts, where = [], None
+    for item in str(value).split("; "):
+        found = _GAP.match(item.strip())
+        if found is None:
+            parts.append(item.strip())
+            continue
+        where = found["where"] or where
+        if (only is not None and where not in only) or (without is not None and where == without):
+            continue
+        parts.append(
+            f"no delivery from {found['agency']} for {found['month']}" + (f" ({where})" if where else "")
+        )
+    return "; ".join(parts) or None
+
+
+def _incomplete_note(
+    row: pd.Series | dict | None, column: str = "incomplete_data", *, br: bool = True
+) -> Markup:
+    """A visible mark for a figure made over an incomplete period (empty when complete)."""
+    text = incomplete_text(row.get(column)) if row is not None else None
+    if text is None:
+        return Markup("")
+    note = Markup('<span class="incomplete">incomplete data: {}</span>').format(text)
+    return Markup("<br>") + note if br else note
 
 
 @dataclass
@@ -117,7 +153,10 @@ class Formatter:
         if _missing(value):
             return Cell(Markup("–"))
         cls = VERDICT_CLASS.get(str(value), "none")
-        return Cell(Markup(f'<span class="badge {cls}">{escape(str(value))}</span>'))
+        badge = Markup(f'<span class="badge {cls}">{escape(str(value))}</span>')
+        if str(value) == INCOMPLETE:
+            return Cell(badge + _incomplete_note(row), "long")
+        return Cell(badge)
 
     @staticmethod
     def p_value(row: pd.Series | dict, column: str = "p_value") -> Cell:
@@ -248,6 +287,12 @@ def _summary(
     police = _row(rates, area_type="partnership", dataset=POLICE, category="All", period_start=year)
     trends = tables.get("trends", pd.DataFrame())
     trend = _row(trends, dataset=POLICE, category="All", period_start=year) if len(trends) else None
+    comparisons = tables.get("comparisons", pd.DataFrame())
+    region = (
+        _row(comparisons, dataset=POLICE, category="All", period_start=year, comparator_type="region")
+        if len(comparisons)
+        else None
+    )
     if police:
         out["cards"].append(
             (
@@ -259,18 +304,19 @@ def _summary(
     if trend:
         out["cards"].append(
             ("Change on the previous year", fmt.pct(trend, "pct_change").html, fmt.verdict(trend).html)
-        )
-    comparisons = tables.get("comparisons", pd.DataFrame())
-    region = (
-        _row(comparisons, dataset=POLICE, category="All", period_start=year, comparator_type="region")
-        if len(comparisons)
-        else None
-    )
+        )  # an incomplete year's verdict is 'incomplete data', with the agency and month
+    if region and _missing(region.get("rank_in_region")) and incomplete_text(region.get("incomplete_data")):
+        out["cards"].append((
+            "Rank in the region (1 = highest rate)",
+            Markup("not ranked"),
+            _incomplete_note(region, br=False),
+        ))  # fmt: skip
     if region and not _missing(region.get("rank_in_region")):
         out["cards"].append((
             "Rank in the region (1 = highest rate)",
             Markup(f"{int(region['rank_in_region'])} of {int(region['partnerships_ranked'])}"),
-            Markup(f"region rate {escape(fmt.rate(region, 'comparator_rate_per_1000').html)}"),
+            Markup(f"region rate {escape(fmt.rate(region, 'comparator_rate_per_1000').html)}")
+            + _incomplete_note(region, "comparator_incomplete_data"),
         ))  # fmt: skip
     stale = tables.get("dataset_freshness", pd.DataFrame())
     stale = stale[stale["status"] == "stale"] if len(stale) else stale
@@ -286,6 +332,12 @@ def _summary(
             (trends["period_start"] == year)
             & trends["verdict"].isin(["significant increase", "significant decrease"])
         ]
+        if "incomplete_data" in moved:
+            # a finding is a significant change between two complete years: never one to or from an incomplete
+            # year (its verdict says so already; a gap in the three-year base alone leaves the change a finding)
+            short = [incomplete_text(r["incomplete_data"], only={str(r["audit_year"]), str(r["previous_audit_year"])})
+                     is not None for _, r in moved.iterrows()]  # fmt: skip
+            moved = moved[~pd.Series(short, index=moved.index, dtype=bool)]
         moved = moved.assign(_abs=moved["pct_change"].abs()).sort_values("_abs", ascending=False).head(6)
         for _, r in moved.iterrows():
             what = "All" if r["category"] == "All" else r["category"]
@@ -297,11 +349,22 @@ def _summary(
     if len(persistence):
         every = persistence[(persistence["dataset"] == POLICE) & (persistence["category"] == "All")
                             & (persistence["in_top_10_percent_every_year"] == True)]  # noqa: E712  # fmt: skip
+        if "incomplete_data" in every:  # ranks of an incomplete year are no finding
+            every = every[every["incomplete_data"].isna()]
         if len(every):
             out["points"].append(Markup(
                 f"{len(every)} LSOA{'s' if len(every) != 1 else ''} in the partnership's busiest 10% for police "
                 "recorded crime in every audit year: candidates for problem-solving work."
             ))  # fmt: skip
+    if len(trends) and "incomplete_data" in trends:
+        # the changes left out above: each dataset whose change this year is over an incomplete year
+        gaps = trends[(trends["period_start"] == year) & (trends["category"] == "All") & trends["incomplete_data"].notna()
+                      & (trends["verdict"] == INCOMPLETE)]  # fmt: skip
+        for _, r in gaps.sort_values("dataset").iterrows():
+            out["points"].append(Markup(
+                "Incomplete data: <strong>{}</strong> – {}. Its change on {} is not reported as a finding."
+            ).format(_label(r["dataset"], labels), incomplete_text(r["incomplete_data"], only={
+                str(r["audit_year"]), str(r["previous_audit_year"])}), r["previous_audit_year"]))  # fmt: skip
     for _, r in stale.iterrows() if len(stale) else []:
         out["points"].append(Markup(f"Stale input: <strong>{escape(str(r['dataset']))}</strong> from "
                                     f"{escape(str(r['agency']))} – {escape(str(r.get('reason') or 'no delivery'))}"))  # fmt: skip
@@ -359,11 +422,17 @@ def _levels(
     out["tables"].append(Table(["Crime type", "Incidents", "Rate per 1,000", "Change", "Verdict"], rows,
                                f"Police recorded crime by type, {_year_label(tables, year)}", {1, 2, 3}, "area_rates"))  # fmt: skip
     others = own[(own["dataset"] != POLICE) & (own["category"] == "All")].sort_values("dataset")
+    caveats = tables.get("caveats", pd.DataFrame())
+    # a count over an incomplete year is short: marked with the agency and month (from the caveats row)
+    short = {d: _incomplete_note(_row(caveats, dataset=d, period_start=year), br=False)
+             for d in others["dataset"]} if len(caveats) and "incomplete_data" in caveats else {}  # fmt: skip
     rows = [[fmt.text(_label(r["dataset"], labels)), fmt.count(r), fmt.rate(r), fmt.text(r["months_covered"]),
+             Cell(short[r["dataset"]], "long") if short.get(r["dataset"]) else fmt.text("–"),
              fmt.long(r.get("disclosure_rule"))] for _, r in others.iterrows()]  # fmt: skip
     if rows:
-        out["tables"].append(Table(["Dataset", "Incidents", "Rate per 1,000", "Months covered", "Published as"], rows,
-                                   "Other agencies' data, all categories", {1, 2, 3}, "area_rates"))  # fmt: skip
+        out["tables"].append(Table(["Dataset", "Incidents", "Rate per 1,000", "Months covered", "Incomplete data",
+                                    "Published as"], rows, "Other agencies' data, all categories", {1, 2, 3},
+                                   "area_rates"))  # fmt: skip
     seasonality = tables.get("seasonality", pd.DataFrame())
     if len(seasonality):
         s = seasonality[(seasonality["dataset"] == POLICE) & (seasonality["category"] == "All")].sort_values(
@@ -453,6 +522,12 @@ def _hotspots(
             & (hotspots["category"] == "All")
             & (hotspots["period_start"] == year)
         ]
+        gaps = h["incomplete_data"].dropna() if "incomplete_data" in h else pd.Series(dtype=object)
+        if len(gaps):  # the areas the missing deliveries serve are short: the ranks are no finding
+            out["incomplete"] = Markup(
+                '<span class="incomplete">incomplete data: {}</span>: the ranks of {} are made from short '
+                "counts and are not findings."
+            ).format(incomplete_text(gaps.iloc[0]), _year_label(tables, year))
         for kind, title in (("lsoa", "LSOAs"), ("ward", "Wards")):
             rows = h[h["area_type"] == kind].sort_values(["hotspot_rank", "area_code"]).head(12)
             out[kind] = Table(["Rank", "Area", "Code", "Incidents", "Rate per 1,000", "Share of partnership", "Top 10%"],
@@ -501,18 +576,40 @@ def _comparisons(tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatt
             peer = _row(c, dataset=dataset, comparator_type="peer_group")
             if reg is None:
                 continue
-            rank = (
-                "–"
-                if _missing(reg.get("rank_in_region"))
-                else f"{int(reg['rank_in_region'])} of {int(reg['partnerships_ranked'])}"
-            )
+            if not _missing(reg.get("rank_in_region")):
+                rank = fmt.text(f"{int(reg['rank_in_region'])} of {int(reg['partnerships_ranked'])}")
+            elif incomplete_text(reg.get("incomplete_data")):  # a short count is ranked with no one
+                rank = Cell(Markup("not ranked") + _incomplete_note(reg), "long")
+            else:
+                rank = fmt.text("–")
             rows.append([fmt.text(_label(dataset, labels)), fmt.rate(reg), fmt.rate(reg, "comparator_rate_per_1000"),
-                         fmt.rate(reg, "rate_ratio"), fmt.rate(peer or {}, "rate_ratio"), fmt.text(rank),
-                         fmt.text("yes" if reg.get("coverage_matches") else "no")])  # fmt: skip
+                         fmt.rate(reg, "rate_ratio"), fmt.rate(peer or {}, "rate_ratio"), rank,
+                         _like_for_like(reg, peer)])  # fmt: skip
         out["table"] = Table(["Dataset", "Rate per 1,000", "Region rate", "Ratio to region", "Ratio to peers",
                               "Rank", "Like for like"], rows, f"Rates against the region and peers, {_year_label(tables, year)}",
                              {1, 2, 3, 4}, "comparisons")  # fmt: skip
     return out
+
+
+def _like_for_like(region: dict, peer: dict | None) -> Cell:
+    """'yes', or 'no' with why: other months covered, or an incomplete year (this partnership's or a
+    comparator's, with the agency and month)."""
+    rows = [r for r in (region, peer) if r]
+    if "like_for_like" not in region:  # a warehouse from before incomplete years were marked
+        return Formatter.text("yes" if region.get("coverage_matches") else "no")
+    if all(bool(r.get("like_for_like")) for r in rows):
+        return Formatter.text("yes")
+    why = [Markup("no")]
+    if not all(bool(r.get("coverage_matches")) for r in rows):
+        why.append(Markup("<br>months covered differ"))
+    why.append(_incomplete_note(region))
+    seen = {incomplete_text(region.get("incomplete_data"))}
+    for r in rows:  # the region (or peer group) holds this partnership too: its own gap is named above
+        text = incomplete_text(r.get("comparator_incomplete_data"), without=region.get("partnership_name"))
+        if text and text not in seen:
+            seen.add(text)
+            why.append(Markup('<br><span class="incomplete">comparator incomplete: {}</span>').format(text))
+    return Cell(Markup("").join(why), "long")
 
 
 def _themes(
@@ -716,6 +813,8 @@ def _rank_change(r: dict) -> str:
         return "[c]"
     if _missing(r.get("previous_priority_rank")):
         return "new" if _missing(r.get("rank_change")) else "–"
+    if _missing(r.get("rank_change")):  # over an incomplete year: no rank change is reported
+        return "– (incomplete data)" if incomplete_text(r.get("incomplete_data")) else "–"
     change = int(r["rank_change"])
     arrow = "▲" if change > 0 else "▼" if change < 0 else "="
     return (
@@ -755,6 +854,9 @@ def _priorities(tables: dict[str, pd.DataFrame], labels: dict[str, str]) -> dict
             Cell(Markup(escape(_rank_change(r))), "num", {**key, "data-col": "rank_change",
                                                           "data-value": _raw(r.get("rank_change")) if not _is_withheld(r, "rank_change") else ""}),
             Cell(Markup("–" if _missing(r.get("missing_factors")) else escape(str(r["missing_factors"])))),
+            Cell(Markup(escape(incomplete_text(r.get("incomplete_data")) or "–")),
+                 "long incomplete" if incomplete_text(r.get("incomplete_data")) else "",
+                 {**key, "data-col": "incomplete_data"}),
         ])  # fmt: skip
     label = str(latest["audit_year"].iloc[0])
     months = latest["months_covered"].dropna()
@@ -762,7 +864,8 @@ def _priorities(tables: dict[str, pd.DataFrame], labels: dict[str, str]) -> dict
         "year": label,
         "part_year": bool(len(months) and months.min() < 12),
         "table": Table(["Rank", "Issue", "Source", "Priority score", "Likelihood", "Impact", "Volume", "Trend",
-                        "Concentration", "Harm", "Public concern", "Capacity", "Rank change", "Factors missing"],
+                        "Concentration", "Harm", "Public concern", "Capacity", "Rank change", "Factors missing",
+                        "Incomplete data (scores from short counts)"],
                        rows, f"Priority list, {label} (1 = highest priority)", set(range(3, 13)), "priority_scores"),
     }  # fmt: skip
 
@@ -822,13 +925,22 @@ def _consultation(
                          _figure(r, "recorded_rate_per_1000", key=key), _figure(r, "recorded_rank", key=key),
                          _figure(r, "rank_gap", key=key),
                          Cell(Markup("[c]"), "c", {**key, "data-col": "mismatch"}) if _is_withheld(r, "mismatch")
-                         else _keyed(r.get("mismatch"), key, "mismatch"),
+                         else _reading(r, key),
                          fmt.long(r.get("supporting_sources"))])  # fmt: skip
         label = str(v["audit_year"].iloc[0])
         out["versus"] = Table(["Concern", "Public rank", "Recorded source", "Categories", "Recorded rate per 1,000",
                                "Recorded rank", "Gap", "Reading", "Supporting sources (not added)"], rows,
                               f"Concern against the records, {label}", {1, 4, 5, 6}, "concern_vs_recorded")  # fmt: skip
     return out
+
+
+def _reading(row: dict, key: dict[str, str]) -> Cell:
+    """The concern's reading; when its recorded figure is from an incomplete year, which agency and month."""
+    cell = _keyed(row.get("mismatch"), key, "mismatch")
+    if row.get("mismatch") == INCOMPLETE:
+        cell.html = cell.html + _incomplete_note(row)
+        cell.cls = "long"
+    return cell
 
 
 def _survey_count(fmt: Formatter, row: dict, column: str, key: dict[str, str]) -> Cell:

@@ -859,14 +859,23 @@ def _comparisons(
     )
     frame["rate_ratio"] = np.where(controlled, ratio, frame["rate_ratio"])
     frame[flag_column("rate_ratio")] = np.where(controlled & hidden, MARKER, None)
-    # the rank among the partnerships whose rate is published (a function of published rates only)
+    # the rank among the partnerships whose rate is published (a function of published rates only), as the
+    # mart ranks: a partnership whose year is incomplete (incomplete_data) is ranked with no one
     rank = frame["rank_in_region"].to_numpy(dtype=float).copy()
     ranked = frame["partnerships_ranked"].to_numpy(dtype=float).copy()
     years = list(zip(frame["dataset"], frame["category"], frame["period_start"], strict=True))
+    short: set[tuple[str, str, str, str]] = set()
+    if "incomplete_data" in frame:
+        marked = frame[frame["incomplete_data"].notna()]
+        short = set(zip(marked["partnership_code"], marked["dataset"], marked["category"], marked["period_start"],
+                        strict=True))  # fmt: skip
     for i in np.flatnonzero(controlled):
-        rates = [r for _, r in by_year.get(years[i], []) if not pd.isna(r)]
+        rates = [
+            r for code, r in by_year.get(years[i], []) if not pd.isna(r) and (code, *years[i]) not in short
+        ]
         ranked[i] = len(rates)
-        rank[i] = np.nan if np.isnan(own[i]) else sum(r > own[i] for r in rates) + 1
+        own_short = (frame["partnership_code"].iat[i], *years[i]) in short
+        rank[i] = np.nan if np.isnan(own[i]) or own_short else sum(r > own[i] for r in rates) + 1
     frame["rank_in_region"] = pd.array(rank).astype("Int64")
     frame["partnerships_ranked"] = pd.array(ranked).astype("Int64")
     spec = table_specs(terms)["comparisons"]

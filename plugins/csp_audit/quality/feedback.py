@@ -59,6 +59,77 @@ def _late_and_missing(con: Any) -> dict[str, list[dict[str, Any]]] | None:
     return out
 
 
+GAP_REASONS = {
+    "overdue": "overdue: not received",
+    "rejected": "rejected (see above)",
+    "received": "received, but no delivery for it is in the landing zone now, so its rows no longer count",
+    "late": "received, but no delivery for it is in the landing zone now, so its rows no longer count",
+}
+
+
+def _months_missing(con: Any, *, with_board: bool) -> dict[str, list[dict[str, Any]]]:
+    """Per agency, the months audit.data_completeness finds without its accepted delivery (the months
+    the caveats name), the partnerships short of them and the arrival board's status of the period."""
+    board = (
+        "asof left join raw.arrival_board as b "
+        "on b.agency = g.agency and b.dataset = g.dataset and g.month >= b.period"
+        if with_board
+        else "left join (select null as status) as b on false"
+    )
+    rows = con.execute(
+        f"""
+        with gaps as (
+            select trim(m.agency) as agency, c.dataset, strftime(c."month", '%Y-%m') as month,
+                   string_agg(c.partnership_code, ', ' order by c.partnership_code) as partnerships
+            from audit.data_completeness as c, unnest(string_split(c.missing_from, ',')) as m (agency)
+            where not c.complete
+            group by all
+        )
+        select g.agency, g.dataset, g.month, g.partnerships, b.status
+        from gaps as g {board}
+        order by g.agency, g.dataset, g.month
+        """  # noqa: S608 (no value is interpolated, only one of two fixed join clauses)
+    ).fetchall()
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for agency, dataset, month, partnerships, status in rows:
+        out[agency].append(
+            {"dataset": dataset, "month": month, "partnerships": partnerships, "status": status}
+        )
+    return out
+
+
+ACCOUNTING = ("rows_read", "rows_counted", "rows_duplicate", "rows_unlocated", "rows_outside_region",
+              "rows_quarantined", "rows_superseded")  # fmt: skip
+
+
+def _row_accounting(con: Any) -> dict[str, list[dict[str, Any]]]:
+    """Per agency, every delivery's row accounting from the reconciliation marts (police.uk files and
+    agency deliveries, rejected ones included): the feedback's figures are the reconciliation's."""
+    rows = con.execute(
+        """
+        select agency, 'police_uk_street' as dataset, period, source_file, outcome, rows_read, rows_counted,
+               rows_duplicate, rows_unlocated, rows_outside_region, rows_quarantined, null as rows_superseded
+        from audit.reconciliation
+        union all
+        select agency, dataset, period, source_file,
+               case when outcome = 'loaded' and not is_current then 'no longer counted' else outcome end,
+               rows_read, rows_counted, rows_duplicate, rows_unlocated, null, rows_quarantined, rows_superseded
+        from audit.delivery_reconciliation
+        order by agency, dataset, period, source_file, outcome
+        """
+    ).fetchall()
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    names = ("agency", "dataset", "period", "source_file", "outcome", *ACCOUNTING)
+    for row in rows:
+        record = dict(zip(names, row, strict=True))
+        out[record["agency"]].append(record)
+    return out
+
+
+def _count(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
 def _warning_rules(text: str | None) -> list[str]:
     return [w.split(" (")[0].strip() for w in (text or "").split(";") if w.strip()]
 
@@ -81,19 +152,25 @@ def write_feedback(
             "days_after_due, arrival_status from audit.data_quality order by agency, dataset, period"
         ).fetchall()
         columns = [d[0] for d in con.description]
+        # police.uk rows held back as the reconciliation counts them (the gate's rules and the counting
+        # rules' lsoa_not_in_lookup alike, one reason per row); agency rows by the gate's rules
         quarantine = con.execute(
             """
-            select q.agency, q.dataset, f.rule, count(*) as n, min(f.row_number) as first_row,
-                   any_value(q.latest_file) as file
+            select q.agency, q.dataset, f.rule, count(*) as n,
+                   min(struct_pack(file := q.latest_file, row_number := f.row_number)) as first
             from audit.data_quality q
             join (
-                select v.source_file, r.row_number, r.rule from raw.delivery_row_failures r
-                join raw.delivery_validations v using (sha256)
-            ) f on f.source_file = q.latest_file
+                select v.dataset, v.source_file, r.row_number, r.rule from raw.delivery_row_failures r
+                join raw.delivery_validations v using (sha256) where v.dataset <> 'police_uk_street'
+                union all
+                select 'police_uk_street', source_file, row_number, rule from audit.quarantined_rows
+            ) f on f.dataset = q.dataset and f.source_file = q.latest_file
             group by all order by 1, 2, 3
             """
         ).fetchall()
+        accounting = _row_accounting(con)
         board = _late_and_missing(con)
+        gaps = _months_missing(con, with_board=board is not None)
         # every rejected delivery, also a rejected re-delivery of a period whose earlier file was good
         # (data_quality shows one file per period, the one that counts)
         refused = con.execute(
@@ -109,15 +186,15 @@ def write_feedback(
         rejections[agency].append({"dataset": dataset, "period": period, "latest_file": file, "failed_rule": rule,
                                    "failed_line": line, "failed_detail": detail})  # fmt: skip
     held: dict[str, list[tuple]] = defaultdict(list)
-    for agency, dataset, rule, n, first_row, file in quarantine:
-        held[agency].append((dataset, rule, n, first_row, file))
+    for agency, dataset, rule, n, first in quarantine:
+        held[agency].append((dataset, rule, n, first["row_number"], first["file"]))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     index = ["# Data-quality feedback to agencies", "",
              "| agency | delivery periods | rejected | late or overdue | rows held back | with warnings |",
              "|---|---|---|---|---|---|"]  # fmt: skip
-    for agency in sorted(set(by_agency) | set(board or {}) | set(rejections)):
+    for agency in sorted(set(by_agency) | set(board or {}) | set(rejections) | set(gaps)):
         items = by_agency.get(agency, [])
         rejected = rejections.get(agency, [])
         late = (
@@ -127,7 +204,7 @@ def write_feedback(
         )
         warned = [r for r in items if r["warnings"]]
         rows_held = sum(x[2] for x in held[agency])
-        problems = len(rejected) + len(late) + len(warned) + len(held[agency])
+        problems = len(rejected) + len(late) + len(warned) + len(held[agency]) + len(gaps.get(agency, []))
         index.append(f"| [{agency}]({agency}.md) | {len(items)} | {len(rejected)} | {len(late)} | {rows_held} | "
                      f"{len(warned)} |")  # fmt: skip
         named: list[str] = []
@@ -151,6 +228,14 @@ def write_feedback(
                     f"- **{r['dataset']} {r['period']}**: `{r['latest_file']}`, line {r['failed_line']}: "
                     f"rule `{r['failed_rule']}` — {r['failed_detail']}{since}"
                 )
+        if gaps.get(agency):
+            lines += ["", "## Months the partnerships' figures lack your data", "",
+                      "No accepted delivery of yours counts for these months, so the partnerships' counts for them "
+                      "are short: their audits name the gap and report no change over those years as a finding.",
+                      ""]  # fmt: skip
+            for g in gaps[agency]:
+                lines.append(f"- **{g['dataset']} {g['month']}**: missing from the figures of {g['partnerships']} "
+                             f"— {GAP_REASONS.get(g['status'], 'no accepted delivery')}")  # fmt: skip
         if held[agency]:
             lines += ["", "## Rows held back (quarantined)", "",
                       "The rest of each file was used; these rows were not.", "",
@@ -169,8 +254,22 @@ def write_feedback(
                 lines.append(
                     f"- **{r['dataset']} {r['period']}**: {r['arrival_status']} ({when} the due date {r['due_date']})"
                 )
+        if accounting.get(agency):
+            lines += ["", "## Every row of every delivery", "",
+                      "What became of each row read (as in the warehouse's reconciliation): counted, a duplicate "
+                      "(a further row of one already counted), unlocated (no area), outside the region, held back "
+                      "(quarantined), or superseded: its delivery no longer counts (replaced by a corrected one, or withdrawn from the landing zone). A rejected file counts nothing.", "",
+                      "| dataset | period | file | outcome | rows read | counted | duplicate | unlocated | "
+                      "outside region | held back | superseded |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+            for r in accounting[agency]:
+                cells = [_count(r[c]) for c in ACCOUNTING]
+                lines.append(f"| {r['dataset']} | {r['period']} | `{r['source_file']}` | {r['outcome']} | "
+                             + " | ".join(cells) + " |")  # fmt: skip
         if warned:
-            lines += ["", "## Warnings (data used, with a caveat)", ""]
+            lines += ["", "## Warnings (data used, with a caveat)", "",
+                      "A warning counts the rows that failed its rule, which need not be the rows the table above "
+                      "sets aside: a Crime ID repeated in two rows fails crime_id_unique twice and is one duplicate; "
+                      "a row in another force's area inside the region fails lsoa_in_force_area and still counts.", ""]  # fmt: skip
             for r in warned:
                 named += _warning_rules(r["warnings"])
                 lines.append(
@@ -240,8 +339,8 @@ def markdown_page(lines: list[str], title: str) -> str:
     for line in lines:
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-            if not all(set(c) <= {"-"} for c in cells):
-                table.append(cells)
+            if not all(set(c.strip()) <= {"-", ":"} for c in line.strip().strip("|").split("|")):
+                table.append(cells)  # (a |---|---| line only separates the header)
             continue
         if line.startswith("- "):
             if table:

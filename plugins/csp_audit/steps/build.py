@@ -216,7 +216,7 @@ def summarise(plan_file: str, warehouse_file: str) -> dict[str, Any]:
         }
         totals = con.execute(
             "select count(*), sum(rows_read), sum(rows_counted), sum(rows_duplicate), sum(rows_unlocated), "
-            "sum(rows_outside_region), sum(rows_quarantined) from audit.reconciliation"
+            "sum(rows_outside_region), sum(rows_quarantined) from audit.reconciliation where outcome = 'loaded'"
         ).fetchone()
         rejected = con.execute(
             """

@@ -43,6 +43,8 @@ ACHIEVABLE_CHANGE = 0.50  # warn beyond +-50%
 DEFAULT_START_MONTH = 4
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL")
 _VAGUE_WORDS = 4
+POLICE = "police_uk_street"
+POLICE_MARTS = ("harm", "repeat_locations", "partnership_crime_yearly", "partnership_crime_monthly")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class Observation:
     value: float | None
     incidents: float | None = None
     denominator: float | None = None
+    # the agencies and months of the year with no accepted delivery of the metric's dataset (audit.caveats)
+    incomplete: str | None = None
 
 
 @dataclass
@@ -290,14 +294,30 @@ class _Checker:
             )
             return False
         a.start_month = rows[0][1].month
+        gaps = self._incomplete_years(metric.mart, metric.where, partnership)
         a.series = [
-            Observation(r[1].year, r[0], r[3], _number(r[2]), _number(r[4]), _number(r[5])) for r in rows
+            Observation(r[1].year, r[0], r[3], _number(r[2]), _number(r[4]), _number(r[5]), gaps.get(r[1]))
+            for r in rows
         ]
         if metric.column in ("incidents", "rate_per_1000") and "incidents" in columns:
             a.test = "poisson"
         elif metric.column.startswith("share") and self._denominator(metric.column, columns):
             a.test = "proportion"
         return True
+
+    def _incomplete_years(self, mart: str, where: dict[str, Any], partnership: str) -> dict[Any, str]:
+        """period_start -> the agencies and months with no accepted delivery, for the metric's dataset and
+        the partnership (audit.caveats.incomplete_data); empty without audit.caveats or a known dataset."""
+        dataset = where.get("dataset") or (POLICE if mart in POLICE_MARTS else None)
+        columns = self.schema.table(SCHEMA, "caveats") or {}
+        if not isinstance(dataset, str) or "incomplete_data" not in columns:
+            return {}
+        rows = self.con.execute(
+            "select period_start, incomplete_data from audit.caveats "
+            "where partnership_code = ? and dataset = ? and incomplete_data is not null",
+            [partnership, dataset],
+        ).fetchall()
+        return dict(rows)
 
     @staticmethod
     def _denominator(column: str, columns: dict[str, str]) -> str | None:

@@ -17,7 +17,9 @@ year - baseline year), years counted as audit years, capped at the deadline.
 
 Status, the first rule that applies (``status_rule`` says which, with the figures):
   grey   the target was rejected by ``targets check`` (the reason is given), or no comparable year after
-         the baseline has figures yet;
+         the baseline has figures yet, or the baseline or the current year is incomplete (an agency's
+         delivery for one of its months missing, rejected or overdue: audit.caveats.incomplete_data, named
+         in the rule): a change over a short count is no finding;
   green  deadline reached (a comparable figure for the deadline year or later) and the target met;
   red    deadline reached and the target missed;
   green  on or ahead of the trajectory;
@@ -256,6 +258,14 @@ def progress_row(a: Assessment) -> dict[str, Any]:
     if elapsed == 0:
         row.update(
             status="grey", status_rule=f"no comparable figure after the baseline {base.label} yet ({note})"
+        )
+        return row
+    short = [f"{o.label}: {o.incomplete}" for o in (base, current) if o.incomplete]
+    if short:
+        row.update(
+            status="grey",
+            status_rule=f"incomplete data, no accepted delivery from {'; '.join(short)}: the change from the "
+            f"baseline is not judged ({note})",
         )
         return row
     p_value = _p_value(a, base, current)

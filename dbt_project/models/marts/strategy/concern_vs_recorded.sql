@@ -4,7 +4,10 @@
     added) and, for police.uk categories, its crime severity per 1,000 (harm). Ranks are taken
     within the concerns that have a recorded rate (or a harm figure), public and recorded alike,
     so both run 1..n over the same set; rank_gap = recorded rank - public rank. A gap of
-    var('concern_rank_gap', 2) places or more either way is flagged. -#}
+    var('concern_rank_gap', 2) places or more either way is flagged. A recorded figure (or harm
+    figure) from an incomplete year of its dataset (int_incomplete_years: a month whose deliveries
+    are missing, rejected or overdue) is short: that concern is left out of the ranks (its mismatch
+    is 'incomplete data') and incomplete_data names the dataset, agencies and months. -#}
 {%- set gap = var('concern_rank_gap', 2) | int %}
 with concerns as (
     select * from {{ ref('consultation_concerns') }}
@@ -104,7 +107,9 @@ joined as (
         r.incidents as recorded_incidents,
         1000.0 * r.incidents / nullif(r.population, 0) as recorded_rate,
         s.supporting_sources,
-        1000.0 * h.weighted_incidents / nullif(h.population, 0) as harm_rate
+        1000.0 * h.weighted_incidents / nullif(h.population, 0) as harm_rate,
+        case when r.incidents is not null then ri.incomplete_data end as recorded_incomplete,
+        case when h.weighted_incidents is not null then hi.incomplete_data end as harm_incomplete
     from concerns as c
     left join primary_datasets as pd
         on pd.concern = c.concern
@@ -125,26 +130,44 @@ joined as (
             h.partnership_code = c.partnership_code
             and h.period_start = c.period_start
             and h.concern = c.concern
+    left join {{ ref('int_incomplete_years') }} as ri
+        on
+            ri.partnership_code = c.partnership_code
+            and ri.period_start = c.period_start
+            and ri.dataset = pd.dataset
+    left join {{ ref('int_incomplete_years') }} as hi
+        on
+            hi.partnership_code = c.partnership_code
+            and hi.period_start = c.period_start
+            and hi.dataset = 'police_uk_street'
+),
+
+flagged as (
+    select
+        *,
+        recorded_rate is not null and recorded_incomplete is null as recorded_ranked,
+        harm_rate is not null and harm_incomplete is null as harm_ranked
+    from joined
 ),
 
 ranked as (
     select
         *,
-        case when recorded_rate is not null then count(recorded_rate) over w end as concerns_compared,
-        case when recorded_rate is not null then rank() over (
-            partition by partnership_code, period_start, recorded_rate is null order by round(share_naming, 9) desc
+        case when recorded_ranked then count(*) filter (where recorded_ranked) over w end as concerns_compared,
+        case when recorded_ranked then rank() over (
+            partition by partnership_code, period_start, recorded_ranked order by round(share_naming, 9) desc
         ) end as public_rank_compared,
-        case when recorded_rate is not null then rank() over (
-            partition by partnership_code, period_start, recorded_rate is null order by round(recorded_rate, 9) desc
+        case when recorded_ranked then rank() over (
+            partition by partnership_code, period_start, recorded_ranked order by round(recorded_rate, 9) desc
         ) end as recorded_rank,
-        case when harm_rate is not null then count(harm_rate) over w end as concerns_with_harm,
-        case when harm_rate is not null then rank() over (
-            partition by partnership_code, period_start, harm_rate is null order by round(share_naming, 9) desc
+        case when harm_ranked then count(*) filter (where harm_ranked) over w end as concerns_with_harm,
+        case when harm_ranked then rank() over (
+            partition by partnership_code, period_start, harm_ranked order by round(share_naming, 9) desc
         ) end as public_rank_harm_compared,
-        case when harm_rate is not null then rank() over (
-            partition by partnership_code, period_start, harm_rate is null order by round(harm_rate, 9) desc
+        case when harm_ranked then rank() over (
+            partition by partnership_code, period_start, harm_ranked order by round(harm_rate, 9) desc
         ) end as harm_rank
-    from joined
+    from flagged
     window w as (partition by partnership_code, period_start)
 )
 
@@ -170,6 +193,7 @@ select
     cast(recorded_rank - public_rank_compared as integer) as rank_gap,
     case
         when recorded_rate is null then 'no recorded data'
+        when recorded_incomplete is not null then 'incomplete data'
         when recorded_rank - public_rank_compared >= {{ gap }} then 'public concern higher than recorded'
         when public_rank_compared - recorded_rank >= {{ gap }} then 'recorded higher than concern'
         else 'in line'
@@ -181,9 +205,20 @@ select
     cast(harm_rank - public_rank_harm_compared as integer) as harm_rank_gap,
     case
         when harm_rate is null then 'no harm measure'
+        when harm_incomplete is not null then 'incomplete data'
         when harm_rank - public_rank_harm_compared >= {{ gap }} then 'public concern higher than recorded'
         when public_rank_harm_compared - harm_rank >= {{ gap }} then 'recorded higher than concern'
         else 'in line'
-    end as harm_mismatch
+    end as harm_mismatch,
+    nullif(concat_ws(
+        '; ',
+        case when recorded_incomplete is not null then recorded_dataset || ': ' || recorded_incomplete end,
+        case
+            when
+                harm_incomplete is not null
+                and (recorded_incomplete is null or recorded_dataset is distinct from 'police_uk_street')
+                then 'police_uk_street: ' || harm_incomplete
+        end
+    ), '') as incomplete_data
 from ranked
 order by partnership_code, period_start, public_rank, concern

@@ -13,7 +13,11 @@
     weighted mean of the available harm and public-concern scores (weights: seed priority_weights);
     a factor without a value is left out of its mean and named in missing_factors (a mean with no
     factor at all is 3). risk_score = likelihood x impact (1-25); priority_score = risk_score x
-    capacity_multiplier, capacity_multiplier = 1 + capacity weight x (3 - capacity) / 4. -#}
+    capacity_multiplier, capacity_multiplier = 1 + capacity weight x (3 - capacity) / 4. A year of
+    the issue's dataset with a month whose deliveries are missing, rejected or overdue
+    (int_incomplete_years) is incomplete: no change to or from it is tested (trend_verdict
+    'incomplete data', trend_score 3 as for no change), no rank change is reported, and
+    incomplete_data names the agencies and months. -#}
 with weights as (
     select
         coalesce(max(weight) filter (where factor = 'volume'), 0) as w_volume,
@@ -68,7 +72,8 @@ yearly as (
         m.issue,
         any_value(r.months_covered) as months_covered,
         {{ exact_sum('r.incidents') }} as incidents,
-        any_value(r.population) as population
+        any_value(r.population) as population,
+        any_value(r.dataset) as dataset
     from matched as m
     inner join {{ ref('area_rates') }} as r
         on
@@ -78,15 +83,27 @@ yearly as (
     group by r.partnership_code, r.period_start, m.issue
 ),
 
+yearly_marked as (
+    select
+        y.*,
+        i.incomplete_data
+    from yearly as y
+    left join {{ ref('int_incomplete_years') }} as i
+        on i.partnership_code = y.partnership_code and i.dataset = y.dataset and i.period_start = y.period_start
+),
+
 paired as (
     select
         y.*,
+        p.audit_year as previous_audit_year,
+        p.incomplete_data as previous_incomplete_data,
         p.incidents as previous_year_incidents,
-        p.months_covered = y.months_covered as previous_comparable,
+        p.months_covered = y.months_covered
+        and y.incomplete_data is null and p.incomplete_data is null as previous_comparable,
         cast(round(y.incidents) as bigint) as n,
         cast(round(p.incidents) as bigint) as n_prev
-    from yearly as y
-    left join yearly as p
+    from yearly_marked as y
+    left join yearly_marked as p
         on
             p.partnership_code = y.partnership_code
             and p.issue = y.issue
@@ -167,7 +184,21 @@ factors as (
                 then round(100.0 * (t.incidents - t.previous_year_incidents) / t.previous_year_incidents, 1)
         end as pct_change,
         t.p_value,
-        {{ change_test_verdict('t.n_prev', 't.n', 't.p_value') }} as trend_verdict,
+        case
+            when
+                t.previous_audit_year is not null
+                and coalesce(t.incomplete_data, t.previous_incomplete_data) is not null
+                then 'incomplete data'
+            else {{ change_test_verdict('t.n_prev', 't.n', 't.p_value') }}
+        end as trend_verdict,
+        nullif(concat_ws(
+            '; ',
+            case when t.incomplete_data is not null then t.audit_year || ': ' || t.incomplete_data end,
+            case
+                when t.previous_incomplete_data is not null
+                    then t.previous_audit_year || ': ' || t.previous_incomplete_data
+            end
+        ), '') as incomplete_data,
         c.share_in_top_10_percent,
         1000.0 * h.weighted_incidents / nullif(h.population, 0) as harm_rate,
         i.concern,
@@ -319,8 +350,9 @@ select
     cast(r.priority_rank as integer) as priority_rank,
     cast(r.issues_ranked as integer) as issues_ranked,
     cast(p.priority_rank as integer) as previous_priority_rank,
-    cast(p.priority_rank - r.priority_rank as integer) as rank_change,
-    r.missing_factors
+    cast(case when r.incomplete_data is null then p.priority_rank - r.priority_rank end as integer) as rank_change,
+    r.missing_factors,
+    r.incomplete_data
 from ranked as r
 left join ranked as p
     on
