@@ -5,10 +5,15 @@ A small demo region is run once cleanly; every case copies it to its own folder,
 and must end with the clean run's marts: same checksums of the ordered marts, same raw row count, no
 delivery stored without all of its rows. Where a failure is expected, the CLI's last stderr line
 names the cause.
+
+The publish chain is killed (SIGKILL) at each of its steps from the same clean warehouse: before a
+release becomes visible, between its rename and its pointer, after every release, mid-deliver and
+mid-notify; a re-run must release, deliver and announce (over SMTP on loopback) each pack exactly once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -16,8 +21,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -298,3 +304,192 @@ def test_load_step_retried_loads_nothing_twice(
     assert first["loaded_rows"] == int(clean[1]["raw_rows"])
     assert second == {"loaded_files": 0, "loaded_rows": 0}
     assert _assert_whole_deliveries(Path(warehouse)) == (len(files), int(clean[1]["raw_rows"]))
+
+
+# ------------------------------------------------------------------------------------------ publish
+#
+# A publish SIGKILLed at a fault point of the chain (csp_audit.faults: the process kills itself when
+# $CSP_AUDIT_FAULT_POINT names the point it has reached), then run again: every pack released once,
+# delivered to every outbox once, every partnership told once over a real SMTP server on loopback, and no
+# half-written release visible at any time. The last case kills and re-runs `csp-audit publish` itself (the
+# publish DAG through dag.test(), dbt docs included); the others kill and re-run the same chain of step
+# functions the DAG's tasks call (steps.publish.publish, without the docs) in a child process, which costs
+# a quarter of the time.
+
+PUBLISH_KILLS = {
+    # fault point (@n: the n-th time it is reached) -> what the killed run has done, checked before the re-run
+    "release:staged@3": "two packs released; the third complete in its hidden staging folder, not released",
+    "release:visible@2": "one pack released; the second renamed into place, before latest and releases.csv",
+    "publish:released": "every pack released; nothing delivered",
+    "deliver:partnership": "every pack released; one delivered",
+    "notify:partnership": "every pack released and delivered; one partnership told",
+}
+# (released, latest pointed, staging left, unannounced, delivered, messages) after the kill
+KILLED_STATE = {
+    "release:staged@3": (2, 2, 1, 2, 0, 0),
+    "release:visible@2": (2, 1, 0, 2, 0, 0),
+    "publish:released": (5, 5, 0, 5, 0, 0),
+    "deliver:partnership": (5, 5, 0, 5, 1, 0),
+    "notify:partnership": (5, 5, 0, 4, 5, 1),
+}
+VIA_CLI = {"notify:partnership"}
+_STEPS = (
+    "import sys; from csp_audit.steps.publish import publish; "
+    "publish(sys.argv[1], sys.argv[2], region_file=sys.argv[3], refresh_label='faults', docs=False)"
+)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Any]]:
+    """A real SMTP server on a free loopback port (test_publish_smtp's) and its mailbox."""
+    import socketserver
+
+    from test_publish_smtp import Mailbox, SMTPHandler
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), SMTPHandler)
+    server.daemon_threads = True
+    server.mailbox = Mailbox()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], server.mailbox  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _publish(command: list[str], env: dict[str, str], fault: str | None = None) -> tuple[int, str, str]:
+    """A publish in its own session: (returncode, stdout, stderr). Never leaves the group alive."""
+    from csp_audit.faults import FAULT_ENV
+
+    proc = subprocess.Popen(
+        command,
+        env={**env, FAULT_ENV: fault} if fault else env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    return proc.returncode, stdout, stderr
+
+
+def _visible_releases(out: Path, codes: list[str]) -> dict[str, list[str]]:
+    """Every version folder a reader can see, per partnership; each must be whole (its manifest holds)."""
+    from csp_audit.packs import release as rel
+    from csp_audit.packs.build import verify_manifest
+
+    found = {code: rel.versions(out / code) for code in codes}
+    for code, names in found.items():
+        for name in names:
+            assert verify_manifest(out / code / name) == [], f"{code}/{name} is visible but not whole"
+    return found
+
+
+def _delivered(outbox: Path, codes: list[str]) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per partnership with a DELIVERED release: every outbox file's (inode, mtime in ns)."""
+    from csp_audit.packs.deliver import DELIVERED
+
+    out = {}
+    for code in codes:
+        folder = outbox / code / "v0001"
+        if (folder / DELIVERED).is_file():
+            out[code] = {str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns)
+                         for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+    return out
+
+
+def _told(mailbox: Any, contacts: dict[str, str]) -> dict[str, int]:
+    """Messages received per partnership (by its one contact)."""
+    by_address = {address: code for code, address in contacts.items()}
+    counts: dict[str, int] = {}
+    with mailbox.lock:
+        for received in mailbox.messages:
+            for address in received.recipients:
+                counts[by_address[address]] = counts.get(by_address[address], 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("point", list(PUBLISH_KILLS))
+def test_publish_killed_then_rerun_releases_delivers_and_tells_each_partnership_once(
+    clean: tuple[Path, dict[str, str], list], tmp_path: Path, smtp: tuple[int, Any], point: str
+) -> None:
+    import hashlib
+    import json
+
+    from csp_audit.packs import release as rel
+    from csp_audit.packs.deliver import DELIVERED
+
+    port, mailbox = smtp
+    region = clean[0]
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    shutil.copytree(region.parent / "clean" / "airflow", warehouse.parent / "airflow")  # migrated already
+    shutil.copyfile(region.parent / "clean" / "warehouse.duckdb", warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        codes = [r[0] for r in con.execute("select distinct partnership_code from audit.area_rates order by 1").fetchall()]  # fmt: skip
+    assert len(codes) == 5
+    contacts = {code: f"team@{code.lower()}.example" for code in codes}
+    (tmp_path / "contacts.csv").write_text(
+        "partnership_code,email\n" + "".join(f"{c},{a}\n" for c, a in contacts.items()), encoding="utf-8"
+    )
+    smtp_conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+                 "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "audit@csp.example",
+                           "timeout": 30, "retry_limit": 0}}  # fmt: skip
+    env = cli_env() | {
+        "CSP_AUDIT_CONTACTS": str(tmp_path / "contacts.csv"),
+        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_conn),
+    }
+    out, outbox = tmp_path / "publish", tmp_path / "publish" / "outbox"
+    if point in VIA_CLI:
+        command = [str(BIN / "csp-audit"), "publish", "--region", str(region / "region.yaml"),
+                   "--warehouse", str(warehouse), "--out", str(out), "--label", "faults"]  # fmt: skip
+    else:
+        command = [str(BIN / "python"), "-c", _STEPS, str(warehouse), str(out), str(region / "region.yaml")]
+        env |= {"AIRFLOW_HOME": str(warehouse.parent / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+
+    # the killed run: SIGKILLed at the point, having done what PUBLISH_KILLS says and nothing more
+    code, stdout, stderr = _publish(command, env, fault=point)
+    assert code == -signal.SIGKILL, f"rc={code}\n{stdout[-2000:]}\n{stderr[-3000:]}"
+    assert f"fault point {point}: SIGKILL" in stderr
+    visible = _visible_releases(out, codes)  # no half-written release visible
+    released = [c for c in codes if visible[c]]
+    pointed = [c for c in codes if (out / c / rel.LATEST).is_file()]
+    staging = [c for c in codes if any(p.name.startswith(rel.STAGING) for p in (out / c).glob(".*"))]
+    marked = [c for c in codes if rel.unannounced_versions(out / c) == ["v0001"]]
+    delivered = _delivered(outbox, codes)
+    state = (len(released), len(pointed), len(staging), len(marked), len(delivered), sum(_told(mailbox, contacts).values()))  # fmt: skip
+    what = "released, pointed, staging, unannounced, delivered, told"
+    assert state == KILLED_STATE[point], (
+        f"{PUBLISH_KILLS[point]}: ({what}) = {state} != {KILLED_STATE[point]}"
+    )
+
+    # the re-run completes it all, once
+    code, stdout, stderr = _publish(command, env)
+    assert code == 0, f"{stdout[-2000:]}\n{stderr[-3000:]}"
+    assert _visible_releases(out, codes) == {c: ["v0001"] for c in codes}
+    for c in codes:
+        folder = out / c
+        assert (folder / rel.LATEST).read_text().strip() == "v0001", c
+        log = rel.read_log(folder)
+        assert [r["version"] for r in log if r["outcome"] == "new"] == ["v0001"], (c, log)
+        assert [r["outcome"] for r in log[1:]] == ["unchanged"] * (len(log) - 1), (c, log)
+        assert sorted(p.name for p in folder.glob(".*")) == [".lock"], f"{c}: leftovers"
+        assert sorted(p.name for p in (outbox / c).iterdir()) == ["latest", "v0001"], c
+        assert (outbox / c / "latest").read_text().strip() == "v0001", c
+        copy = outbox / c / "v0001"
+        assert (copy / DELIVERED).read_text().startswith("v0001\n"), c
+        manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+        for relative, digest in manifest["files"].items():
+            assert hashlib.sha256((copy / relative).read_bytes()).hexdigest() == digest, (c, relative)
+    now = _delivered(outbox, codes)
+    for c, files in delivered.items():  # what the killed run delivered is not copied again
+        assert now[c] == files, f"{c}: delivered again"
+    assert _told(mailbox, contacts) == dict.fromkeys(codes, 1)
+    with mailbox.lock:
+        subjects = sorted(m.message["Subject"] for m in mailbox.messages)
+    assert len(subjects) == 5 and all("audit pack v0001 (faults)" in s for s in subjects), subjects

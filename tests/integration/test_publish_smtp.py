@@ -219,6 +219,11 @@ def test_publish_delivers_to_the_outbox_and_notifies_over_smtp(
         assert (outbox / code / "v0001").as_uri() in body or str(outbox / code / "v0001") in body
     assert {n["partnership_code"] for n in summary["notices"] if n["sent"]} == {first, second, third}
 
+    # the notify task retried in the same run (Airflow gives it the same XCom: releases still "new"):
+    # every partnership was told already, so nothing is sent again (issue 19)
+    assert pub.notify(summary["releases"], summary["deliveries"], str(demo_run / "plan.yaml")) == []
+    assert len(mailbox.messages) == 3
+
     # a refresh with nothing changed: no new version, nothing delivered, nobody mailed
     again = pub.publish(warehouse, out, plan_file=demo_run / "plan.yaml", refresh_label="weekly-2", docs=False,
                         partnerships=[first])  # fmt: skip
@@ -245,8 +250,13 @@ def test_publish_delivers_to_the_outbox_and_notifies_over_smtp(
     assert once_more["notices"] == [] and len(mailbox.messages) == 4
     monkeypatch.setenv("CSP_AUDIT_OUTBOX_URL", outbox.as_uri())
 
-    # without the SMTP connection the packs still go out; the notices are recorded as not sent
-    notices = notify_releases([PackRelease.from_dict(r) for r in summary["releases"]], contacts={},
-                              fallback=["x@csp.example"], smtp_conn_id="no_such_smtp")  # fmt: skip
-    assert [n.sent for n in notices] == [False] * 3 and "no SMTP connection" in notices[0].reason
+    # without the SMTP connection the packs still go out; the notices are recorded as not sent, once
+    unsent = pub.build_and_release(summary["snapshot"], str(tmp_path / "publish-no-smtp"),
+                                   str(demo_run / "plan.yaml"), "weekly-1", [third])  # fmt: skip
+    releases = [PackRelease.from_dict(r) for r in unsent]
+    notices = notify_releases(releases, contacts={}, fallback=["x@csp.example"], smtp_conn_id="no_such_smtp")
+    assert [n.sent for n in notices] == [False] and "no SMTP connection" in notices[0].reason
+    assert (
+        notify_releases(releases, contacts={}, fallback=["x@csp.example"], smtp_conn_id="no_such_smtp") == []
+    )
     assert len(mailbox.messages) == 4

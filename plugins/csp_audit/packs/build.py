@@ -179,6 +179,9 @@ def build_packs(
 ) -> list[PackRelease]:
     """Build and release every partnership's pack; returns what happened per partnership.
 
+    Each new version is released with its ``.unannounced-<version>`` marker (see
+    :mod:`csp_audit.packs.release`), so it is announced once, even if this process is killed right after.
+
     The warehouse is read read-only (pass the analyst snapshot in production so no lock is held).
     Terms come from ``plan_file`` when given, else from the plan recorded in the warehouse
     (``raw.plan_datasets``), else police.uk is open and anything else conservative.
@@ -216,6 +219,7 @@ def _release_partnership(
     folder = out_root / code
     stale = _stale_lines(pack)
     with rel.locked(folder):
+        rel.recover(folder)  # what a publisher killed mid-release left (rel.recover)
         decision = rel.decide(folder, checksums)
         combined = sha256(json.dumps(checksums, sort_keys=True).encode())
         if not decision.new:
@@ -239,7 +243,9 @@ def _release_partnership(
                         terms=terms, code=code, name=name, version=decision.version, previous=decision.previous,
                         label=label, created=created, restated=restated, added=added)  # fmt: skip
 
-        path = rel.write_version(folder, decision.version, fill)
+        # the new version's unannounced marker is written with it, before it becomes visible: the notice
+        # step announces exactly the releases whose marker is present (a killed publish resumes from it)
+        path = rel.write_version(folder, decision.version, fill, unannounced=True)
         rel.append_log(folder, {"refreshed_at": created.isoformat(), "refresh_label": label, "outcome": "new",
                                 "version": decision.version, "previous_version": decision.previous,
                                 "restatements": len(restated), "tables_sha256": combined})  # fmt: skip

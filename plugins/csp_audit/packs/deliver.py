@@ -17,8 +17,11 @@ coordinator, or not at all (recorded in the result). Without the SMTP connection
 delivered and every notice is recorded as not sent, with a warning in the log.
 
 Notification: ``airflow.providers.smtp.notifications.smtp.SmtpNotifier`` through the connection
-``$CSP_AUDIT_SMTP_CONN_ID`` (default ``smtp_default``), one message per partnership with a new
-release: what is new (version, restated figures, new rows), what is stale, where the pack is.
+``$CSP_AUDIT_SMTP_CONN_ID`` (default ``smtp_default``), one message per partnership with a release not
+yet announced: what is new (version, restated figures, new rows), what is stale, where the pack is.
+"Not yet announced" is the release's ``.unannounced-<version>`` marker beside it, written with the
+release and removed once that partnership's message is sent, so every release is announced once,
+through kills and task retries alike.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from csp_audit.faults import fault_point
 from csp_audit.packs.build import PackRelease
 
 log = logging.getLogger(__name__)
@@ -99,7 +103,8 @@ def deliver_release(release: PackRelease, root: ObjectStoragePath) -> Delivery:
     expected = dict(manifest["files"])
     target = root / release.partnership_code / release.version
     marker = target / DELIVERED
-    if marker.exists():
+    if marker.exists():  # delivered before (perhaps by a run killed before it could name it latest)
+        _point_latest(root / release.partnership_code, release.version)
         return Delivery(release.partnership_code, release.version, url_of(target), len(expected) + 1, True)
     local = (root.protocol or "file") == "file"
     files = sorted([*expected, "manifest.json"])
@@ -115,9 +120,23 @@ def deliver_release(release: PackRelease, root: ObjectStoragePath) -> Delivery:
     manifest_sha = hashlib.sha256((source / "manifest.json").read_bytes()).hexdigest()
     with marker.open("w") as out:
         out.write(f"{release.version}\nmanifest.json sha256 {manifest_sha}\n")
-    with (root / release.partnership_code / "latest").open("w") as out:
-        out.write(release.version + "\n")
+    _point_latest(root / release.partnership_code, release.version)
+    fault_point("deliver:partnership")
     return Delivery(release.partnership_code, release.version, url_of(target), len(files), False)
+
+
+def _point_latest(partnership: ObjectStoragePath, version: str) -> None:
+    """``latest`` names ``version`` unless it already names a newer one."""
+    from csp_audit.packs.release import VERSION_RE
+
+    pointer = partnership / "latest"
+    if pointer.exists():
+        with pointer.open("r") as handle:
+            named = handle.read().strip()
+        if named == version or (VERSION_RE.match(named) and int(named[1:]) > int(version[1:])):
+            return
+    with pointer.open("w") as out:
+        out.write(version + "\n")
 
 
 def deliver_releases(
@@ -135,9 +154,24 @@ def deliver_releases(
 
 
 def unannounced_marker(release: PackRelease) -> Path:
-    """Written when a release is built and removed once its notice is sent (or recorded as unsendable),
-    so a publish killed before notifying announces it on the next run, and only then."""
-    return Path(release.path).parent / f".unannounced-{release.version}"
+    """Written with the release itself (before its folder becomes visible, :func:`release.write_version`)
+    and removed once its notice is sent (or recorded as unsendable): the one record of what is still to be
+    announced, so a publish killed before or while notifying announces the rest on the next run, and a
+    retried notify task sends nothing twice."""
+    from csp_audit.packs.release import unannounced_marker as marker_of
+
+    return marker_of(Path(release.path).parent, release.version)
+
+
+def _announced(release: PackRelease) -> None:
+    """Remove the release's marker, and those of older versions it supersedes (never delivered or told)."""
+    from csp_audit.packs.release import unannounced_marker as marker_of
+    from csp_audit.packs.release import unannounced_versions
+
+    folder = Path(release.path).parent
+    for version in unannounced_versions(folder):
+        if int(version[1:]) <= int(release.version[1:]):
+            marker_of(folder, version).unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------------ contacts
@@ -269,8 +303,12 @@ def notify_releases(
     from_email: str | None = None,
     context: dict[str, Any] | None = None,
 ) -> list[Notice]:
-    """One SmtpNotifier message per partnership with a new release, or with a release an earlier,
-    interrupted publish built but never announced."""
+    """One SmtpNotifier message per partnership whose release still has its unannounced marker: a new
+    release, or one an earlier, interrupted publish released but never announced. The marker, not
+    ``release.is_new``, decides: it is removed as soon as that partnership's message is sent, so a notify
+    task retried in the same run (whose releases still say "new") or a publish killed mid-way sends only
+    what was not sent yet. (A kill in the instant between the server's acceptance of a message and the
+    marker's removal would send that one message again: a notice is sent at least once, never lost.)"""
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
     conn_id = smtp_conn_id or os.environ.get(SMTP_CONN_ENV) or DEFAULT_SMTP_CONN
@@ -280,8 +318,7 @@ def notify_releases(
     configured = smtp_configured(conn_id)
     notices = []
     for release in releases:
-        marker = unannounced_marker(release)
-        if not (release.is_new or marker.exists()):
+        if not unannounced_marker(release).exists():
             continue
         to = recipients(release.partnership_code, contacts, fallback)
         subject, body = message(release, by_code.get(release.partnership_code))
@@ -291,12 +328,13 @@ def notify_releases(
                 Notice(release.partnership_code, release.version, tuple(to), subject, False, reason)
             )
             log.warning("%s: release %s not notified (%s)", release.partnership_code, release.version, reason)
-            marker.unlink(missing_ok=True)
+            _announced(release)
             continue
         notifier = SmtpNotifier(
             to=to, from_email=sender, subject=subject, html_content=body, smtp_conn_id=conn_id
         )
         notifier(dict(context or {}))
-        marker.unlink(missing_ok=True)
+        _announced(release)
         notices.append(Notice(release.partnership_code, release.version, tuple(to), subject, True))
+        fault_point("notify:partnership")
     return notices

@@ -21,12 +21,20 @@ Rules:
   previous version for a row present in both (table, key, column, old value, new value, change:
   revised / withheld / released), and rows withdrawn; rows that are simply new are counted, not listed.
 * A lock file per partnership serialises concurrent publishers.
+* A new version is announced once: ``.unannounced-<version>`` beside it is written before the version
+  folder is renamed into place (so no visible new release lacks it) and removed by the notice step
+  once the partnership has been told. A publisher killed anywhere leaves a state the next one repairs
+  under the lock (:func:`recover`): a dead publisher's staging folder is removed, a marker whose
+  version never became visible is dropped, and a version renamed into place before ``latest`` and
+  ``releases.csv`` were updated is recorded as the latest release (from its own manifest), so it is
+  never released a second time.
 """
 
 from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -41,12 +49,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from csp_audit.faults import fault_point
 from csp_audit.packs.disclosure import FLAG_SUFFIX, MARKER
 from csp_audit.packs.extracts import cell_text
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"
 LOG = "releases.csv"
+UNANNOUNCED = ".unannounced-"
+STAGING = ".staging-"
 LOG_COLUMNS = [
     "refreshed_at",
     "refresh_label",
@@ -120,30 +131,111 @@ def locked(partnership_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def write_version(partnership_dir: Path, version: str, fill: Callable[[Path], None]) -> Path:
-    """Write a new version through ``fill(staging_folder)``, then make it permanent and read-only."""
+def unannounced_marker(partnership_dir: Path, version: str) -> Path:
+    """``.unannounced-<version>``: present from just before the version becomes visible until its notice."""
+    return partnership_dir / f"{UNANNOUNCED}{version}"
+
+
+def unannounced_versions(partnership_dir: Path) -> list[str]:
+    """Versions whose marker is present (oldest first)."""
+    if not partnership_dir.is_dir():
+        return []
+    found = [p.name[len(UNANNOUNCED) :] for p in partnership_dir.glob(f"{UNANNOUNCED}v*")]
+    return sorted((v for v in found if VERSION_RE.match(v)), key=lambda v: int(v[1:]))
+
+
+def write_version(
+    partnership_dir: Path, version: str, fill: Callable[[Path], None], *, unannounced: bool = False
+) -> Path:
+    """Write a new version through ``fill(staging_folder)``, then make it permanent and read-only.
+
+    ``unannounced``: write the version's ``.unannounced-<version>`` marker before it becomes visible
+    (removed again if it never does), so a release is never visible without it until it is announced.
+    """
     if not VERSION_RE.match(version):
         raise ReleaseError(f"{version!r} is not a version name (v0001, v0002, ...)")
     target = partnership_dir / version
     if target.exists():
         raise ReleaseError(f"{target} already exists: releases are immutable; a refresh writes a new version")
-    staging = partnership_dir / f".staging-{version}-{os.getpid()}"
+    staging = partnership_dir / f"{STAGING}{version}-{os.getpid()}"
     if staging.exists():
+        _make_writable(staging)
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
+    marker = unannounced_marker(partnership_dir, version)
     try:
         fill(staging)
         make_read_only(staging)
+        fault_point("release:staged")
         if target.exists():
             raise ReleaseError(f"{target} appeared while it was being written")
+        if unannounced:
+            _write_atomically(marker, version + "\n")
         os.rename(staging, target)
     except BaseException:
         if staging.exists():
             _make_writable(staging)
             shutil.rmtree(staging, ignore_errors=True)
+        if unannounced and not target.exists():
+            marker.unlink(missing_ok=True)
         raise
+    fault_point("release:visible")
     point_latest(partnership_dir, version)
     return target
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+
+
+def recover(partnership_dir: Path) -> list[str]:
+    """Repair what a publisher killed mid-release left; call under :func:`locked`. What was repaired.
+
+    * staging folders (and temporary files) of a dead publisher are removed: under the lock no other
+      publisher can be writing one;
+    * an unannounced marker whose version never became visible is removed;
+    * the newest version folder is complete (it is renamed into place whole), so when ``latest`` does
+      not name it, the publisher died between the rename and the pointer: ``latest`` is pointed at it
+      and its ``releases.csv`` line written from its manifest, so the next refresh compares against it
+      instead of releasing the same tables again under a new number.
+    """
+    if not partnership_dir.is_dir():
+        return []
+    done: list[str] = []
+    for leftover in sorted(partnership_dir.iterdir()):
+        name = leftover.name
+        if leftover.is_dir() and name.startswith(STAGING):
+            _make_writable(leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+            done.append(f"removed {name}, left by a publisher that did not finish")
+        elif ".tmp" in name and name.startswith((UNANNOUNCED, f".{LATEST}")):
+            leftover.unlink(missing_ok=True)
+    present = versions(partnership_dir)
+    for version in unannounced_versions(partnership_dir):
+        if version not in present:
+            unannounced_marker(partnership_dir, version).unlink(missing_ok=True)
+            done.append(f"removed the marker of {version}, which was never released")
+    if not present:
+        return done
+    newest = present[-1]
+    pointer = partnership_dir / LATEST
+    named = pointer.read_text(encoding="utf-8").strip() if pointer.exists() else None
+    if named != newest and (named is None or not VERSION_RE.match(named) or int(named[1:]) < int(newest[1:])):
+        point_latest(partnership_dir, newest)
+        done.append(f"latest pointed at {newest} (was {named or 'missing'})")
+    if not any(r.get("outcome") == "new" and r.get("version") == newest for r in read_log(partnership_dir)):
+        manifest = read_manifest(partnership_dir / newest)
+        checksums = {name: t["sha256"] for name, t in manifest["tables"].items()}
+        combined = hashlib.sha256(json.dumps(checksums, sort_keys=True).encode()).hexdigest()
+        append_log(partnership_dir, {"refreshed_at": manifest.get("created_at", ""),
+                                     "refresh_label": manifest.get("refresh_label", ""), "outcome": "new",
+                                     "version": newest, "previous_version": manifest.get("previous_version") or "",
+                                     "restatements": manifest.get("restatements", {}).get("rows", 0),
+                                     "tables_sha256": combined})  # fmt: skip
+        done.append(f"{newest} recorded in {LOG} from its manifest")
+    return done
 
 
 def point_latest(partnership_dir: Path, version: str) -> None:

@@ -140,6 +140,7 @@ def strategy_specs(terms: dict[str, Terms], default_terms: Terms) -> dict[str, T
 
 def _flag(frame: pd.DataFrame, column: str, mask: np.ndarray) -> None:
     """Mark ``column`` withheld where ``mask`` (keeping marks already there)."""
+    mask = np.asarray(mask, dtype=bool)  # an empty list comprehension gives float64, which | refuses
     flag = flag_column(column)
     before = (frame[flag] == MARKER).to_numpy() if flag in frame.columns else np.zeros(len(frame), dtype=bool)
     frame[flag] = np.where(before | mask, MARKER, None)
@@ -287,7 +288,8 @@ def concern_vs_recorded(
     shares = survey_withheld(concerns_published)
     hidden_share = np.array(
         [shares.get((str(c), str(s), str(k)), True)
-         for c, s, k in zip(frame["partnership_code"], frame["period_start"], frame["concern"], strict=True)]
+         for c, s, k in zip(frame["partnership_code"], frame["period_start"], frame["concern"], strict=True)],
+        dtype=bool,
     )  # fmt: skip
     for column in ("share_naming", "public_rank", "public_rank_compared", "rank_gap", "mismatch",
                    "public_rank_harm_compared", "harm_rank_gap", "harm_mismatch"):  # fmt: skip
@@ -386,7 +388,8 @@ def priority_scores(
         shares = survey_withheld(concerns_published)
         hidden_share = np.array(
             [isinstance(k, str) and shares.get((str(c), str(s), k), False)
-             for c, s, k in zip(frame["partnership_code"], frame["period_start"], frame["concern"], strict=True)]
+             for c, s, k in zip(frame["partnership_code"], frame["period_start"], frame["concern"], strict=True)],
+            dtype=bool,
         )  # fmt: skip
     _flag(frame, "share_naming", hidden_share)
     _flag(frame, "public_concern_score", hidden_share)
@@ -404,7 +407,7 @@ def priority_scores(
                                                                      frame["issue"], score, strict=True)}  # fmt: skip
     before = np.array([ranks.get((str(c), str(_shift(s, 1)), str(i)), False)
                        for c, s, i in zip(frame["partnership_code"], frame["period_start"], frame["issue"],
-                                          strict=True)])  # fmt: skip
+                                          strict=True)], dtype=bool)  # fmt: skip
     _flag(frame, "previous_priority_rank", before)
     _flag(frame, "rank_change", before | score)
     return frame

@@ -6,7 +6,14 @@
 3. ``build_and_release``: every partnership's pack from the snapshot, released as a new version
    (or recorded as unchanged);
 4. ``deliver``: new releases into each partnership's outbox;
-5. ``notify``: one message per partnership with a new release.
+5. ``notify``: one message per partnership with a release not yet announced.
+
+Resumable: a run killed anywhere, or a task retried, is completed by the next run without doubling.
+A release is written once (a new version only when the tables changed; a version renamed into place by
+a killed run is recognised as the latest, see :func:`csp_audit.packs.release.recover`); ``deliver``
+copies every release whose outbox copy lacks its ``DELIVERED`` marker; ``notify`` announces exactly the
+releases whose ``.unannounced-<version>`` marker is present (written with the release itself) and removes
+each partnership's marker as soon as its message is sent.
 """
 
 from __future__ import annotations
@@ -68,15 +75,15 @@ def build_and_release(
     refresh_label: str | None = None,
     partnerships: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    from csp_audit.faults import fault_point
     from csp_audit.packs.build import build_packs
-    from csp_audit.packs.deliver import unannounced_marker
 
+    # a new release carries its unannounced marker from the moment it is visible (build_packs writes it
+    # before the version folder is renamed into place); notify sends for exactly those markers
     releases = build_packs(
         snapshot, out_root, plan_file=plan_file, refresh_label=refresh_label, partnerships=partnerships
     )
-    for release in releases:
-        if release.is_new:  # until notify has told the partnership (a killed publish resumes from here)
-            unannounced_marker(release).write_text(release.version + "\n", encoding="utf-8")
+    fault_point("publish:released")
     return [r.to_dict() for r in releases]
 
 
