@@ -8,7 +8,9 @@ its own compose healthcheck. The test then drives the stack the way an operator 
 REST API only: log in, check that the dag-processor (which reads the region YAML from the region mount)
 yields the region's DAGs wired by their Assets, unpause the police.uk ingest DAG and the audit build,
 trigger them on a small demo region, wait, and check the marts, that a second round changes nothing,
-and that every task ran on the Celery worker.
+and that every task ran on the Celery worker. A second test SIGKILLs the scheduler while the build's dbt
+task runs on the worker and starts it again (compose's ``restart: always``): the run must finish as a
+clean run does.
 
 PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are used when running, else installed from
 Debian and started; the test skips only if that is impossible. It creates its own database and role
@@ -21,6 +23,7 @@ import csv
 import hashlib
 import json
 import re
+import signal
 import socket
 import time
 import urllib.error
@@ -61,6 +64,7 @@ TASKS = {
     },
 }
 RUN_TIMEOUT = 360
+CLEAN_MARTS: dict[str, str] = {}  # the marts of a clean first round, for the tests after it to compare with
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +132,11 @@ def _task_logs(topo: Topology, dag_id: str, run_id: str) -> str:
 
 def _run(topo: Topology, token: str, dag_id: str, conf: dict) -> str:
     """Trigger a DAG run with ``conf`` and wait for it to succeed; its run id."""
-    run_id = _trigger(topo, token, dag_id, conf)
+    return _wait_success(topo, token, dag_id, _trigger(topo, token, dag_id, conf))
+
+
+def _wait_success(topo: Topology, token: str, dag_id: str, run_id: str) -> str:
+    """Wait for a DAG run to end; fail the test (with the task logs) unless it succeeded."""
 
     def finished() -> dict | None:
         topo.check_alive()
@@ -149,6 +157,33 @@ def _run(topo: Topology, token: str, dag_id: str, conf: dict) -> str:
             f"{topo.diagnostics()}"
         )
     return run_id
+
+
+def _demo_region(region_dir: Path) -> Path:
+    """The small demo region the DAGs are parsed from (made once: the generator is deterministic)."""
+    from csp_audit_demo.region import generate_demo_region
+
+    if (region_dir / "region.yaml").is_file():
+        return region_dir / "region.yaml"
+    return generate_demo_region(region_dir, months=3, scale=0.3)
+
+
+def _parsed_with_assets(topo: Topology, token: str) -> dict[str, dict]:
+    """The region's three DAGs once the dag-processor has parsed them with the region (their Assets set).
+
+    The region may be written after the stack started, so the publish file may first be parsed without
+    it (unscheduled) and only on its next parse get the build's Asset: wait for that parse too.
+    """
+
+    def parsed() -> dict[str, dict] | None:
+        found = _dags(topo, token, INGEST, BUILD, PUBLISH)
+        if found is None or not all(found[d]["asset_expression"] for d in (BUILD, PUBLISH)):
+            return None
+        return found
+
+    return wait_for(
+        "the region's DAGs parsed by the dag-processor, with their Assets", parsed, 240, 2.0, topo.diagnostics
+    )
 
 
 # ------------------------------------------------------------------------------------------ data checks
@@ -295,28 +330,14 @@ def test_native_environment_matches_the_compose_file(tmp_path: Path) -> None:
 def test_demo_region_runs_on_the_celery_worker_through_the_rest_api(topology: Topology) -> None:
     topo = topology
     region_dir = topo.root / "region"  # the compose file's /data/region: CSP_AUDIT_REGION points into it
-    from csp_audit_demo.region import generate_demo_region
-
-    region_yaml = generate_demo_region(region_dir, months=3, scale=0.3)
+    region_yaml = _demo_region(region_dir)
     warehouse = topo.root / "warehouse.duckdb"
     conf = {"region": str(region_yaml), "warehouse": str(warehouse)}
 
     # with only the region set, the DAG folder yields its ingest DAG, the build and the publish DAG, wired by
     # Assets: police.uk deliveries -> build -> publish (the dag-processor must read the region to name them)
     token = _token(topo)
-
-    # the region is written after the stack started, so the publish file may first be parsed without it
-    # (unscheduled) and only on its next parse get the build's Asset: wait for that parse too
-    def parsed_with_assets() -> dict[str, dict] | None:
-        found = _dags(topo, token, INGEST, BUILD, PUBLISH)
-        if found is None or not all(found[d]["asset_expression"] for d in (BUILD, PUBLISH)):
-            return None
-        return found
-
-    dags = wait_for(
-        "the region's DAGs parsed by the dag-processor, with their Assets",
-        parsed_with_assets, 240, 2.0, topo.diagnostics,
-    )  # fmt: skip
+    dags = _parsed_with_assets(topo, token)
     assert all(d["is_paused"] for d in dags.values()), "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"
     assert "csp-audit://demo-region/police_uk_street" in json.dumps(dags[BUILD]["asset_expression"])
     assert "csp-audit://demo-region/audit-build" in json.dumps(dags[PUBLISH]["asset_expression"])
@@ -332,6 +353,7 @@ def test_demo_region_runs_on_the_celery_worker_through_the_rest_api(topology: To
     topo.timings["round_1"] = time.monotonic() - started
     _check_marts(warehouse, region_dir)
     after_first = _mart_checksums(warehouse)
+    CLEAN_MARTS.update(after_first)
 
     # second round: nothing changes
     started = time.monotonic()
@@ -367,3 +389,66 @@ def test_demo_region_runs_on_the_celery_worker_through_the_rest_api(topology: To
     print(
         f"[topology] timings: { {k: round(v, 1) for k, v in topo.timings.items() if isinstance(v, float)} }"
     )
+
+
+def test_scheduler_killed_mid_task_and_restarted_finishes_the_run_like_a_clean_one(
+    topology: Topology,
+) -> None:
+    """The scheduler SIGKILLed while the build's dbt task runs on the Celery worker, then started again as
+    compose's ``restart: always`` does: the run ends in success, each task ran once, and the warehouse
+    holds what a clean run gives (every CSV row counted once, the same marts)."""
+    topo = topology
+    region_dir = topo.root / "region"
+    region_yaml = _demo_region(region_dir)
+    token = _token(topo)
+    _parsed_with_assets(topo, token)
+    for dag_id in (INGEST, BUILD):
+        topo.http("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token=token)
+
+    def run_pair(warehouse: Path, kill_during: str | None = None) -> list[tuple[str, str]]:
+        conf = {"region": str(region_yaml), "warehouse": str(warehouse)}
+        runs = [(INGEST, _run(topo, token, INGEST, conf))]
+        run_id = _trigger(topo, token, BUILD, conf)
+        if kill_during:
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while True:  # poll until the task runs on the worker (no timing assumed: it runs for many polls)
+                topo.check_alive()
+                ti = {t["task_id"]: t for t in _task_instances(topo, token, BUILD, run_id)}.get(kill_during)
+                state = ti["state"] if ti else None
+                if state == "running":
+                    break
+                assert state not in ("success", "failed", "upstream_failed"), f"{kill_during} {state} already"
+                assert time.monotonic() < deadline, f"{kill_during} never ran\n{topo.diagnostics()}"
+                time.sleep(0.5)
+            old_pid = topo.child("airflow-scheduler").proc.pid
+            assert topo.kill("airflow-scheduler") == -signal.SIGKILL
+            state = {t["task_id"]: t["state"] for t in _task_instances(topo, token, BUILD, run_id)}
+            print(f"[topology] scheduler {old_pid} SIGKILLed; {kill_during} then {state[kill_during]}")
+            new = topo.restart("airflow-scheduler")
+            assert new.proc.pid != old_pid
+        runs.append((BUILD, _wait_success(topo, token, BUILD, run_id)))
+        return runs
+
+    warehouse = topo.root / "scheduler-restart" / "warehouse.duckdb"
+    started = time.monotonic()
+    runs = run_pair(warehouse, kill_during="dbt_build")
+    topo.timings["scheduler_restart"] = time.monotonic() - started
+
+    # every task of both runs succeeded, each in one try: the running task was neither reset nor run again
+    for dag_id, run_id in runs:
+        tis = _task_instances(topo, token, dag_id, run_id)
+        assert {t["task_id"] for t in tis} == TASKS[dag_id], run_id
+        for ti in tis:
+            assert ti["state"] == "success" and ti["try_number"] == 1, ti
+    # nothing doubled or lost: rows_read per file equals the CSVs' rows, every row in one status
+    _check_marts(warehouse, region_dir)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        loaded = con.execute("select count(*), count(distinct sha256) from raw.deliveries").fetchone()
+    assert loaded[0] == loaded[1] == len(_data_rows(region_dir / "police")), loaded
+    # the same marts as a clean run (the first test's, else one made here)
+    if not CLEAN_MARTS:
+        clean = topo.root / "scheduler-restart-clean" / "warehouse.duckdb"
+        run_pair(clean)
+        CLEAN_MARTS.update(_mart_checksums(clean))
+    assert _mart_checksums(warehouse) == CLEAN_MARTS
+    print(f"[topology] scheduler restart round: {topo.timings['scheduler_restart']:.0f} s")

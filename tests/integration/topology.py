@@ -735,6 +735,26 @@ class Topology:
     def child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
 
+    def kill(self, name: str) -> int:
+        """SIGKILL a long-running service's whole process group (a crash, the OOM killer); its exit code.
+
+        The service is forgotten (no longer checked by :meth:`check_alive`) until :meth:`restart`.
+        """
+        child = self.child(name)
+        os.killpg(child.proc.pid, signal.SIGKILL)
+        code = child.proc.wait(timeout=60)
+        wait_for(f"{name}'s processes gone", lambda: not self.group_members(child.proc.pid), 60, 0.2)
+        self.children.remove(child)
+        self.timings.pop(f"healthy:{name}", None)
+        return code
+
+    def restart(self, name: str, timeout: float = 180) -> Child:
+        """Start a long-running service again with its compose command and environment, as compose's
+        ``restart: always`` does after a crash, and wait for its compose healthcheck."""
+        child = self.spawn(name, _command(self.services[name]), self.environment(name))
+        self.wait_healthy(name, timeout)
+        return child
+
     def check_alive(self) -> None:
         for c in self.children:
             if c.name not in self.init_services() and c.proc.poll() is not None:
