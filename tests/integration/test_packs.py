@@ -212,7 +212,7 @@ def test_a_pack_for_every_partnership(world: World) -> None:
         assert manifest["refresh_label"] == "r1" and manifest["version"] == "v0001"
         assert manifest["data_vintage"]["lookups"] and manifest["deliveries"]
         assert {"source_file", "sha256"} <= set(manifest["deliveries"][0])
-        assert (world.out / release.partnership_code / "latest").read_text().strip() == "v0001"
+        assert rel.read_latest(world.out / release.partnership_code) == "v0001"
 
 
 def test_manifest_checksums_verify(world: World) -> None:
@@ -661,7 +661,8 @@ def test_a_refresh_versions_changed_packs_and_records_unchanged_ones(world: Worl
                                                            refresh_label="r2")}  # fmt: skip
     changed = releases[code]
     assert changed.outcome == "new" and changed.version == "v0002" and changed.previous_version == "v0001"
-    assert (world.out / code / "latest").read_text().strip() == "v0002"
+    assert rel.read_latest(world.out / code) == "v0002"
+    assert (world.out / code / "latest" / "report.html").is_file()  # a link: the newest pack opens
     restated = pd.read_csv(
         changed.path / "restatements.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig"
     )
@@ -689,6 +690,14 @@ def test_a_refresh_versions_changed_packs_and_records_unchanged_ones(world: Worl
         log = rel.read_log(world.out / other)
         assert [r["outcome"] for r in log] == ["new", "unchanged"] and log[-1]["refresh_label"] == "r2"
     assert [r["outcome"] for r in rel.read_log(world.out / code)] == ["new", "new"]
+    # publish/index.html: every partnership, its newest pack through the link, and every refresh
+    index = (world.out / "index.html").read_text(encoding="utf-8")
+    for other in releases:
+        assert f'href="{other}/latest/report.html"' in index, other
+        assert f'href="{other}/v0001/report.html"' in index, other
+    assert f'href="{code}/v0002/report.html"' in index and "2 published figures restated" in index
+    assert index.count("no figure changed") == len(releases) - 1
+    assert "http://" not in index and "https://" not in index
 
 
 def test_versions_are_read_only_and_never_overwritten(world: World) -> None:
@@ -722,7 +731,7 @@ def test_a_second_release_reveals_nothing_the_first_withheld(world: World, tmp_p
     out = tmp_path / "publish"
     for code in world.owner:
         shutil.copytree(world.out / code / "v0001", out / code / "v0001")
-        (out / code / "latest").write_text("v0001\n")
+        rel.point_latest(out / code, "v0001")
     with duckdb.connect(str(warehouse)) as con:
         # a fire cell withheld in v0001 (a small partnership-month) grows by 4 in a re-delivery, in one
         # LSOA, its ward, the partnership and the category 'All', for the year and the month alike

@@ -213,6 +213,7 @@ def outputs(warehouse_file: Path, publish_root: Path | None = None) -> None:
             if (p / "releases.csv").is_file()
         ]
         found += [
+            ("packs index", publish_root / "index.html", ""),
             ("dbt docs", publish_root / "analyst" / "dbt-docs" / "index.html", ""),
             ("analyst copy", publish_root / "analyst" / "latest", ""),
         ]

@@ -32,6 +32,7 @@ from csp_audit.packs import release as rel
 from csp_audit.packs.disclosure import MARKER, RULE_COLUMN
 from csp_audit.packs.extracts import csv_bytes, write_parquet
 from csp_audit.packs.history import published_history
+from csp_audit.packs.index import write_publish_index
 from csp_audit.packs.report import build_context, render_report
 from csp_audit.packs.source import Source, read_source
 from csp_audit.packs.strategy import SURVEY, SURVEY_MARTS, survey_terms
@@ -200,6 +201,7 @@ def build_packs(
         if wanted is not None and code not in wanted:
             continue
         results.append(_release_partnership(tables, source, terms, code, name, out_root, label, created))
+    write_publish_index(out_root, f"Audit packs: {source.region_name}")
     return results
 
 

@@ -88,11 +88,22 @@ def versions(partnership_dir: Path) -> list[str]:
     return sorted(found, key=lambda v: int(v[1:]))
 
 
+def read_latest(partnership_dir: Path) -> str | None:
+    """The version ``latest`` names: a symbolic link to the version folder (a text file holding the
+    name in publish roots written before links; still read)."""
+    pointer = partnership_dir / LATEST
+    if pointer.is_symlink():
+        return os.readlink(pointer).rstrip("/")
+    if pointer.is_file():
+        return pointer.read_text(encoding="utf-8").strip()
+    return None
+
+
 def latest_version(partnership_dir: Path) -> str | None:
     pointer = partnership_dir / LATEST
-    if not pointer.exists():
+    name = read_latest(partnership_dir)
+    if name is None:
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
     if not VERSION_RE.match(name) or not (partnership_dir / name).is_dir():
         raise ReleaseError(f"{pointer}: names {name!r}, which is not a release folder")
     return name
@@ -220,8 +231,7 @@ def recover(partnership_dir: Path) -> list[str]:
     if not present:
         return done
     newest = present[-1]
-    pointer = partnership_dir / LATEST
-    named = pointer.read_text(encoding="utf-8").strip() if pointer.exists() else None
+    named = read_latest(partnership_dir)
     if named != newest and (named is None or not VERSION_RE.match(named) or int(named[1:]) < int(newest[1:])):
         point_latest(partnership_dir, newest)
         done.append(f"latest pointed at {newest} (was {named or 'missing'})")
@@ -239,8 +249,11 @@ def recover(partnership_dir: Path) -> list[str]:
 
 
 def point_latest(partnership_dir: Path, version: str) -> None:
+    """``latest`` becomes a relative symbolic link to the version folder, swapped in atomically, so
+    ``<partnership>/latest/report.html`` always opens the newest release."""
     temp = partnership_dir / f".{LATEST}.tmp"
-    temp.write_text(version + "\n", encoding="utf-8")
+    temp.unlink(missing_ok=True)
+    os.symlink(version, temp, target_is_directory=True)
     os.replace(temp, partnership_dir / LATEST)
 
 
