@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections import Counter
 
 FAULT_ENV = "CSP_AUDIT_FAULT_POINT"
@@ -49,6 +48,7 @@ def fault_point(name: str) -> None:
     _reached[name] += 1
     if _reached[name] < int(nth or 1):
         return
-    sys.stderr.write(f"[csp-audit] fault point {spec}: SIGKILL\n")
-    sys.stderr.flush()
+    from csp_audit.progress import error  # the console's stderr, also when a run log holds fd 2
+
+    error(f"[csp-audit] fault point {spec}: SIGKILL")
     os.kill(os.getpid(), signal.SIGKILL)

@@ -24,7 +24,11 @@ def set_console(out: TextIO | None, err: TextIO | None = None) -> None:
 def _both(line: str, console: TextIO | None, log: TextIO) -> None:
     if console is not None:
         print(line, file=console, flush=True)
-    print(line, file=log, flush=True)
+    try:
+        print(line, file=log, flush=True)
+    except OSError:  # the run log's disk is full: the console line is what counts
+        if console is None:
+            raise
 
 
 def progress(message: str) -> None:

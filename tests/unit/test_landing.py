@@ -86,13 +86,20 @@ def test_plain_path_and_file_url_are_the_same_root(tmp_path: Path, monkeypatch: 
         ("file://otherhost/landing", "absolute path"),
         ("ftp://example.org/landing", "scheme 'ftp' is not supported"),
         ("sftp://example.org/landing?x=1", "query"),
-        ("s3://bucket/prefix", "apache-airflow-providers-amazon"),
+        ("s3:///prefix", "names no bucket"),
+        ("s3://key:s3cret@bucket/prefix", "carries a user or password"),
     ],
 )
 def test_bad_landing_urls(url: str, message: str) -> None:
     with pytest.raises(LandingConfigError, match=message) as caught:
         landing_root(url, conn_id="whatever")
     assert "s3cret" not in str(caught.value)
+
+
+def test_s3_needs_a_connection_never_the_machines_credentials() -> None:
+    with pytest.raises(LandingConfigError, match="needs conn_id"):
+        landing_root("s3://bucket/prefix")
+    assert landing_root("s3://bucket/prefix", conn_id="aws_landing").protocol == "s3"  # nothing is read yet
 
 
 # ------------------------------------------------------------------------------------------------- names

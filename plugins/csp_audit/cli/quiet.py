@@ -9,12 +9,14 @@ everything on the console, as before.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from csp_audit.progress import progress, set_console
 
@@ -23,6 +25,39 @@ LOG_NAME = "csp-audit.log"
 
 def verbose_requested(flag: bool) -> bool:
     return flag or os.environ.get("CSP_AUDIT_VERBOSE", "").strip().lower() in ("1", "true", "yes")
+
+
+class _Tolerant(io.TextIOBase):
+    """stdout/stderr while they are the run log: a write the log's disk cannot take is dropped, so a
+    full disk ends the run with its own one-line cause, not a traceback from a library's log line."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return self._inner.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except OSError:
+            pass
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._inner.encoding
 
 
 @contextmanager
@@ -39,9 +74,11 @@ def run_log(folder: Path, *, verbose: bool) -> Iterator[Path | None]:
     log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     console = os.fdopen(os.dup(saved_out), "w", encoding="utf-8", errors="replace", buffering=1)
     console_err = os.fdopen(os.dup(saved_err), "w", encoding="utf-8", errors="replace", buffering=1)
+    streams = sys.stdout, sys.stderr
     try:
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
+        sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)
         set_console(console, console_err)
         started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         print(f"\n===== csp-audit {' '.join(sys.argv[1:])} at {started} =====", flush=True)
@@ -50,6 +87,7 @@ def run_log(folder: Path, *, verbose: bool) -> Iterator[Path | None]:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
         set_console(None)
         os.dup2(saved_out, 1)
         os.dup2(saved_err, 2)

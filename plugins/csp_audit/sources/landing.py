@@ -190,6 +190,13 @@ def landing_root(url: str, conn_id: str | None = None) -> ObjectStoragePath:
     if scheme in _SFTP_SCHEMES:
         return _sftp_root(parts.hostname or "", parts.port, parts.path or "/", conn_id)
     if scheme in ("s3", "s3a"):
+        if not parts.netloc:
+            raise LandingConfigError(f"landing URL {url!r} names no bucket (s3://bucket/prefix)")
+        if not conn_id:
+            raise LandingConfigError(
+                f"landing URL {url!r} needs conn_id: an Airflow aws connection (never the machine's own "
+                "AWS credentials)"
+            )
         from airflow.sdk.io import has_fs
 
         if not has_fs("s3"):
