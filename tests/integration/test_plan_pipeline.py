@@ -378,3 +378,64 @@ def test_themes_name_categories_as_the_data_does(plan_run: Path) -> None:
     assert _query(plan_run, r"select count(*) from audit.themes where categories like '%\%%' escape '\'") == [
         (0,)
     ]
+
+
+def test_a_delivery_written_as_its_letter_asks_loses_no_row(
+    plan_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fire service's letter, followed to the letter (its columns, exact whole counts, small ones
+    included): the gate accepts the file and every row is loaded, none held back."""
+    import re
+    import shutil
+
+    from csp_audit.plan import load_plan
+    from csp_audit.requests.letters import render_requests, write_markdown
+    from csp_audit.steps import ingest
+
+    plan = load_plan(plan_run / "plan.yaml")
+    write_markdown(render_requests(plan, None), tmp_path / "letters")
+    letter = (tmp_path / "letters" / "fire_and_rescue.md").read_text(encoding="utf-8")
+    columns = re.findall(r"^\| `([a-z_]+)` \|", letter, flags=re.MULTILINE)
+    assert columns == [c.name for c in plan.datasets["fire_incidents"].columns]
+    assert "Send every count exactly as a whole number" in letter
+    wards = _query(
+        plan_run, "select distinct ward_code, ward_name from raw.ds__fire_incidents order by 1 limit 3"
+    )
+    rows = [
+        {"month": "2024-04", "ward_code": code, "ward_name": name, "fire_category": "deliberate secondary",
+         "property_type": kind, "incidents": str(count)}
+        for (code, name), (kind, count) in zip(
+            [w for w in wards for _ in range(2)],
+            [("refuse", 1), ("grassland", 2), ("refuse", 3), ("vehicle", 4), ("refuse", 0), ("grassland", 17)],
+            strict=False,
+        )
+    ]  # fmt: skip
+    landing = tmp_path / "landing" / "fire_and_rescue" / "fire_incidents" / "2024-04"
+    landing.mkdir(parents=True)
+    lines = [",".join(columns)] + [",".join(r[c] for c in columns) for r in rows]
+    (landing / "fire_incidents_fire_and_rescue_2024-04.csv").write_text(
+        "\n".join(lines) + "\n", encoding="utf-8"
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(plan_run / "warehouse.duckdb", warehouse)
+    monkeypatch.setenv("CSP_AUDIT_LANDING_URL", (tmp_path / "landing").as_uri())
+    plan_file = str(plan_run / "plan.yaml")
+    files = ingest.discover(plan_file, str(warehouse), "fire_incidents")
+    ingest.validate(plan_file, str(warehouse), "fire_incidents", files)
+    loaded = ingest.load(plan_file, str(warehouse), "fire_incidents", files)
+    assert loaded["loaded_rows"] == len(rows)
+    source = "fire_and_rescue/fire_incidents/2024-04/fire_incidents_fire_and_rescue_2024-04.csv"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        outcome = con.execute(
+            "select outcome from raw.delivery_validations where source_file = ?", [source]
+        ).fetchall()
+        failures = con.execute(
+            "select count(*) from raw.delivery_row_failures f join raw.delivery_validations v "
+            "on v.sha256 = f.sha256 where v.source_file = ?",
+            [source],
+        ).fetchone()[0]
+        counts = sorted(r[0] for r in con.execute(
+            "select cast(incidents as integer) from raw.ds__fire_incidents where _source_file = ?", [source]
+        ).fetchall())  # fmt: skip
+    assert outcome == [("accepted",)] and failures == 0
+    assert counts == [0, 1, 2, 3, 4, 17]
