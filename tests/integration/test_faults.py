@@ -371,20 +371,10 @@ _STEPS = (
 @pytest.fixture
 def smtp() -> Iterator[tuple[int, Any]]:
     """A real SMTP server on a free loopback port (test_publish_smtp's) and its mailbox."""
-    import socketserver
+    from test_publish_smtp import smtp_on_loopback
 
-    from test_publish_smtp import Mailbox, SMTPHandler
-
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), SMTPHandler)
-    server.daemon_threads = True
-    server.mailbox = Mailbox()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], server.mailbox  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with smtp_on_loopback() as found:
+        yield found
 
 
 def _publish(command: list[str], env: dict[str, str], fault: str | None = None) -> tuple[int, str, str]:

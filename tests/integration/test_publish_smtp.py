@@ -14,6 +14,7 @@ import socketserver
 import stat
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -114,6 +115,13 @@ class SMTPHandler(socketserver.StreamRequestHandler):
 
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[int, Mailbox]]:
+    with smtp_on_loopback() as found:
+        yield found
+
+
+@contextmanager
+def smtp_on_loopback() -> Iterator[tuple[int, Mailbox]]:
+    """The SMTP server above on a free loopback port, and its mailbox, while the block runs."""
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), SMTPHandler)
     server.daemon_threads = True
     server.mailbox = Mailbox()  # type: ignore[attr-defined]
