@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from test_landing_sftp import ASB, STREET, _plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-CONN_ID = "aws_landing"
+# Airflow caches the filesystem it attaches per connection id, process-wide: a name of this module's own
+CONN_ID = f"aws_landing_{uuid.uuid4().hex[:8]}"
 BUCKET = "csp-landing"
 
 

@@ -99,7 +99,8 @@ def test_bad_landing_urls(url: str, message: str) -> None:
 def test_s3_needs_a_connection_never_the_machines_credentials() -> None:
     with pytest.raises(LandingConfigError, match="needs conn_id"):
         landing_root("s3://bucket/prefix")
-    assert landing_root("s3://bucket/prefix", conn_id="aws_landing").protocol == "s3"  # nothing is read yet
+    # nothing is read yet; a name of its own, as Airflow caches the filesystem it attaches per connection id
+    assert landing_root("s3://bucket/prefix", conn_id="aws_unit_test_not_used_elsewhere").protocol == "s3"
 
 
 # ------------------------------------------------------------------------------------------------- names
