@@ -37,15 +37,17 @@ def mart_checksums(warehouse: Path) -> dict[str, str]:
     return sums
 
 
-def every_mart_checksum(warehouse: Path) -> dict[str, str]:
-    """A checksum of every table and view in schema audit, its rows in a fixed order, values exact."""
+def table_checksums(warehouse: Path, where: str = "table_schema = 'audit'") -> dict[str, str]:
+    """A checksum of every table and view matching ``where`` (over information_schema.tables), keyed
+    ``schema.name``: its rows in a fixed order, values exact (floating point included)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'audit' order by 1").fetchall()]  # fmt: skip
+        names = con.execute(
+            f"select table_schema, table_name from information_schema.tables where {where} order by all"  # noqa: S608
+        ).fetchall()
         sums = {}
-        for name in names:
-            rows = con.execute(f'select * from audit."{name}" order by all').fetchall()  # noqa: S608
-            sums[name] = f"{len(rows)}:{hashlib.sha256(repr(rows).encode()).hexdigest()}"
+        for schema, name in names:
+            rows = con.execute(f'select * from "{schema}"."{name}" order by all').fetchall()  # noqa: S608
+            sums[f"{schema}.{name}"] = f"{len(rows)}:{hashlib.sha256(repr(rows).encode()).hexdigest()}"
     return sums
 
 

@@ -3,7 +3,6 @@ failing test of the marts leaves the warehouse as it was."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -16,7 +15,7 @@ from csp_audit.quality.fact_gate import FactGateFailed
 from csp_audit.steps.build import build_marts
 from csp_audit.warehouse.dbt_runner import DbtFailed
 from csp_audit_demo.region import generate_demo_region
-from test_end_to_end import mart_checksums
+from test_end_to_end import mart_checksums, table_checksums
 
 pytestmark = pytest.mark.integration
 
@@ -97,18 +96,11 @@ def test_a_failing_mart_test_swaps_nothing_in(
 
 
 def _tables(warehouse: Path) -> dict[str, str]:
-    """A checksum of every table and view the build writes (staging, intermediate, audit) and the raw rows."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('staging', 'intermediate', 'audit') or table_name = 'ds__police_uk_street' "
-            "order by all"
-        ).fetchall()
-        sums = {}
-        for schema, name in names:
-            rows = con.execute(f'select * from "{schema}"."{name}" order by all').fetchall()  # noqa: S608
-            sums[f"{schema}.{name}"] = f"{len(rows)}:{hashlib.sha256(repr(rows).encode()).hexdigest()}"
-    return sums
+    """Every table and view the build writes (staging, intermediate, audit), and the raw police rows."""
+    return table_checksums(
+        warehouse,
+        "table_schema in ('staging', 'intermediate', 'audit') or table_name = 'ds__police_uk_street'",
+    )
 
 
 def _marts(warehouse: Path) -> dict[str, str]:

@@ -126,16 +126,16 @@ def test_rerun_changes_nothing(plan_run: Path) -> None:
             ),
         )
 
-    from test_end_to_end import every_mart_checksum
+    from test_end_to_end import table_checksums
 
-    before = snapshot(), every_mart_checksum(plan_run / "warehouse.duckdb")
+    before = snapshot(), table_checksums(plan_run / "warehouse.duckdb")
     assert len(before[1]) >= 25  # every mart, rebuilt below: byte-identical values, floating point included
     proc = run_cli("run", "--plan", str(plan_run / "plan.yaml"), "--as-of", AS_OF)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for dataset in ("police_uk_street", "fire_incidents"):  # police.uk is a dataset like any other
         assert f"load {dataset}: 0 new deliveries, 0 rows" in proc.stdout
         assert f"validate {dataset}: " in proc.stdout and " 0 new to the gate" in proc.stdout
-    assert (snapshot(), every_mart_checksum(plan_run / "warehouse.duckdb")) == before
+    assert (snapshot(), table_checksums(plan_run / "warehouse.duckdb")) == before
 
 
 def test_pseudonymised_fields_never_reach_the_warehouse(plan_run: Path) -> None:

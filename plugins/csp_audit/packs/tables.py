@@ -357,7 +357,7 @@ class Cube:
         """``history``: the cells earlier releases showed or withheld (:mod:`csp_audit.packs.history`);
         withheld ones stay withheld and shown ones are known to readers."""
         self.spec = cube_spec(terms)
-        known, self.carried = None, 0
+        known = None
         if history is not None and not history.empty:
             from csp_audit.packs.history import carried_and_known
 
@@ -372,7 +372,6 @@ class Cube:
             previous = raw[flag] if flag in raw.columns else pd.Series(None, index=raw.index, dtype=object)
             raw[flag] = np.where(carried & controlled, MARKER, previous)
             known = {"incidents": seen & controlled}
-            self.carried = int((carried & controlled).sum())
         self.protected = protect(raw, self.spec, known=known)
         index = pd.MultiIndex.from_frame(self.protected[list(CUBE_KEY)].astype(str))
         self.value = pd.Series(self.protected["incidents"].to_numpy(), index=index)
