@@ -28,6 +28,8 @@ os.environ["CSP_AUDIT_TASK_RETRIES"] = "0"
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 os.environ["TQDM_DISABLE"] = "1"
+# the migrated Airflow metadata DB that new homes copy (airflow_env.template_file): one per session
+os.environ["CSP_AUDIT_CACHE"] = str(_SESSION_HOME / "cache")
 
 
 def cli_env(airflow_home: Path | None = None) -> dict[str, str]:

@@ -52,6 +52,16 @@ def test_every_dataset_ingested_through_its_dag(plan_run: Path) -> None:
                          "yot_first_time_entrants", "probation_caseload", "housing_asb_complaints"}  # fmt: skip
 
 
+def test_the_demo_console_shows_the_projects_own_progress(plan_run: Path) -> None:
+    """Quiet by default (issue 18): library and task logs go to the run log, the console stays short."""
+    lines = (plan_run / "demo.log").read_text().splitlines()
+    assert len(lines) < 300
+    library = [line for line in lines if not line.startswith("[csp-audit] ")]
+    assert len(library) <= 5, library[:20]
+    assert (plan_run / "csp-audit.log").stat().st_size > 0
+    assert any("run log" in line and "csp-audit.log" in line for line in lines[-5:])
+
+
 def test_every_delivered_row_is_accounted_for(plan_run: Path) -> None:
     rows = _query(
         plan_run,

@@ -6,6 +6,7 @@ the environment before anything imports Airflow, and keeps a user's own settings
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -31,20 +32,84 @@ def configure(home: Path) -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+def _default_sqlite(home: Path) -> Path | None:
+    """The metadata DB file when Airflow uses its default SQLite DB in ``home`` (None: the user's own DB)."""
+    if os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or os.environ.get(
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"
+    ):
+        return None
+    return home / "airflow.db"
+
+
+def template_file(stamp: str) -> Path:
+    """A migrated, empty metadata DB kept for this Airflow version and pool, shared by new homes.
+
+    Creating Airflow's schema runs a few hundred migrations (about 9 s of CPU, far more on a busy
+    machine), and every new warehouse folder has a new Airflow home: copying a migrated copy costs a
+    file copy. The cache is ``$CSP_AUDIT_CACHE``, else ``$XDG_CACHE_HOME/csp-audit``, else
+    ``~/.cache/csp-audit``; its name carries a hash of everything the schema depends on.
+    """
+    root = os.environ.get("CSP_AUDIT_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "csp-audit"
+    )
+    key = hashlib.sha256(f"{stamp}|{POOL}|{POOL_DESCRIPTION}|{sys.version_info[:2]}".encode()).hexdigest()[
+        :16
+    ]
+    return Path(root) / f"airflow-metadata-{key}.sqlite"
+
+
+def _copy_atomically(src: Path, dst: Path) -> None:
+    """Copy a SQLite DB with SQLite's backup API (Airflow runs it in WAL mode, so the file alone may
+    not hold the latest pages), to a partial file renamed into place: a reader never sees half a DB."""
+    import sqlite3
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    partial = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
+    try:
+        source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+        try:
+            target = sqlite3.connect(partial)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+        finally:
+            source.close()
+        os.replace(partial, dst)
+    except sqlite3.Error as exc:
+        raise OSError(f"copying {src} to {dst}: {exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def prepare_metadata() -> None:
     """Create or upgrade the metadata DB and make sure the one-slot warehouse pool exists.
 
     Done in this process (Airflow is imported here once, and the CLI needs it next anyway: starting
     `airflow db migrate` and `airflow pools set` as commands cost each a fresh interpreter and import).
-    Skipped when this home was already prepared by the same Airflow version.
+    Skipped when this home was already prepared by the same Airflow version; a new home on the default
+    SQLite DB starts from a migrated copy (:func:`template_file`) when one exists.
     """
     import logging
     from importlib.metadata import version
 
-    marker = Path(os.environ["AIRFLOW_HOME"]) / ".csp-audit-prepared"
+    home = Path(os.environ["AIRFLOW_HOME"])
+    marker = home / ".csp-audit-prepared"
     stamp = f"apache-airflow {version('apache-airflow')}"
     if marker.exists() and marker.read_text().strip() == stamp:
         return
+    sqlite = _default_sqlite(home)
+    template = template_file(stamp)
+    if sqlite is not None and not sqlite.exists() and template.is_file():
+        try:
+            _copy_atomically(template, sqlite)
+            marker.write_text(stamp + "\n")
+            return
+        except OSError as exc:
+            sqlite.unlink(missing_ok=True)
+            raise RuntimeError(
+                f"preparing Airflow's metadata database failed: {type(exc).__name__}: {exc}"
+            ) from exc
     migration_log = logging.getLogger("alembic")
     level = migration_log.level
     migration_log.setLevel(logging.WARNING)  # one line per migration step is not the run's progress
@@ -52,6 +117,7 @@ def prepare_metadata() -> None:
         from airflow.models.pool import Pool
         from airflow.utils import db
 
+        fresh = sqlite is not None and not sqlite.exists()
         db.upgradedb()
         Pool.create_or_update_pool(POOL, 1, POOL_DESCRIPTION, include_deferred=False)
     except Exception as exc:  # the metadata DB on a full disk, an unreadable home: one line, the cause
@@ -61,3 +127,8 @@ def prepare_metadata() -> None:
     finally:
         migration_log.setLevel(level)
     marker.write_text(stamp + "\n")
+    if fresh and sqlite is not None:
+        try:  # only a DB created here from nothing is a clean template (no runs, no user's objects)
+            _copy_atomically(sqlite, template)
+        except OSError:
+            pass  # no cache (read-only home, full disk): the next new home migrates again

@@ -38,6 +38,7 @@ from csp_audit.packs.source import Source, read_source
 from csp_audit.packs.strategy import SURVEY, SURVEY_MARTS, survey_terms
 from csp_audit.packs.tables import Published, published_tables, terms_for
 from csp_audit.packs.workbook import write_workbook
+from csp_audit.progress import Bar
 
 OTHER_AREA = "[another partnership's area]"
 # order of the sheets and extracts
@@ -197,10 +198,11 @@ def build_packs(
     label = refresh_label or created.strftime("%Y-%m-%dT%H:%MZ")
     wanted = set(partnerships) if partnerships is not None else None
     results = []
-    for code, name in source.partnerships.items():
-        if wanted is not None and code not in wanted:
-            continue
-        results.append(_release_partnership(tables, source, terms, code, name, out_root, label, created))
+    chosen = {c: n for c, n in source.partnerships.items() if wanted is None or c in wanted}
+    with Bar("publish", len(chosen), "partnership packs") as bar:
+        for code, name in chosen.items():
+            results.append(_release_partnership(tables, source, terms, code, name, out_root, label, created))
+            bar.advance(1, f"{code} {results[-1].outcome} {results[-1].version}")
     write_publish_index(out_root, f"Audit packs: {source.region_name}")
     return results
 

@@ -31,7 +31,7 @@ from csp_audit import warehouse
 from csp_audit.config import load_region
 from csp_audit.plan.model import DataPlan, Dataset
 from csp_audit.plan.periods import CADENCE_MONTHS, Month
-from csp_audit.progress import progress
+from csp_audit.progress import Bar, progress
 from csp_audit.quality import batch as batches
 from csp_audit.quality import data_docs, gx_duckdb, suites
 from csp_audit.quality.contract_suites import BATCH_FILE, area_column, period_column, period_regex
@@ -354,12 +354,12 @@ def validate(
     if todo:
         with gx_duckdb.scratch(Path(warehouse_file).parent / "gate") as box:
             gate.prepare(box)
-            checked = 0
-            for members in _batches(todo, by_period=gate.per_period):
-                gate.check_batch(box, todo, members, checks)
-                checked += len(members)
-                progress(f"validate {dataset.id}: {checked}/{len(todo)} deliveries checked")
-            gate.file_rules(box, todo, checks)
+            with Bar(f"validate {dataset.id}", len(todo), "deliveries checked") as bar:
+                for members in _batches(todo, by_period=gate.per_period):
+                    gate.check_batch(box, todo, members, checks)
+                    bar.advance(len(members), Path(todo[members[-1]].source_file).name if members else "")
+                gate.file_rules(box, todo, checks)
+                bar.close()
     verdicts = [c.verdict(gate.fingerprint) for c in (*refused, *(checks[i] for i in range(len(todo))))]
     for v in verdicts:
         if v["outcome"] == "rejected":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from csp_audit.paths import dbt_project_dir
+from csp_audit.progress import Bar
 
 
 class DbtFailed(RuntimeError):
@@ -46,7 +48,7 @@ def target_dir(warehouse: Path) -> Path:
 
 
 def run_dbt(
-    command: list[str], warehouse: Path, variables: dict[str, Any], target: Path
+    command: list[str], warehouse: Path, variables: dict[str, Any], target: Path, label: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``dbt <command>`` on the project against the warehouse file, artefacts and logs under ``target``."""
     args = [
@@ -61,7 +63,42 @@ def run_dbt(
     env["CSP_AUDIT_WAREHOUSE"] = str(warehouse)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DO_NOT_TRACK", "1")
-    return subprocess.run(args, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    if label is None:
+        return subprocess.run(args, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    return _run_with_bar(args, env, label)
+
+
+# dbt's own line for each node it finishes: "12 of 140 OK created sql table model audit.hotspots ..."
+_NODE_LINE = re.compile(r"^\S*\s+(\d+) of (\d+) (\S+) ")
+
+
+def _run_with_bar(args: list[str], env: dict[str, str], label: str) -> subprocess.CompletedProcess[str]:
+    """Run dbt, reading its console lines as they come to move a progress bar by finished node.
+
+    Only dbt's progress lines are looked at (its "N of M" counter); the full output is kept for the
+    error message and the run log, as with :func:`subprocess.run`.
+    """
+    lines: list[str] = []
+    with subprocess.Popen(  # noqa: S603
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        assert proc.stdout is not None
+        bar: Bar | None = None
+        for line in proc.stdout:
+            lines.append(line)
+            match = _NODE_LINE.match(line.strip())
+            if match is None or match.group(3) == "START":
+                continue
+            done, total = int(match.group(1)), int(match.group(2))
+            if bar is None:
+                bar = Bar(label, total, "nodes")
+            bar.update(
+                max(done, bar.done), line.split(" model ")[-1].split(" ")[0] if " model " in line else ""
+            )
+        returncode = proc.wait()
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    return subprocess.CompletedProcess(args, returncode, "".join(lines), "")
 
 
 def dbt_build(
@@ -71,6 +108,7 @@ def dbt_build(
     select: str | None = None,
     indirect_selection: str | None = None,
     target: Path | None = None,
+    label: str | None = "dbt build",
 ) -> DbtSummary:
     """``dbt build`` (models, seeds, tests in DAG order) against this warehouse file.
 
@@ -83,7 +121,7 @@ def dbt_build(
         extra += ["--select", *select.split()]
     if indirect_selection:
         extra += ["--indirect-selection", indirect_selection]
-    proc = run_dbt(["build", *extra], warehouse, variables, target)
+    proc = run_dbt(["build", *extra], warehouse, variables, target, label=label)
     results_file = target / "run_results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else None
     if proc.returncode != 0:
