@@ -20,6 +20,8 @@ can later generate a national year (about 6.5 million rows) from a bigger :class
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
 import re
 from collections import defaultdict
@@ -53,6 +55,10 @@ PARTNERSHIP_LOOKUP_COLUMNS: tuple[str, ...] = (
 LSOA_LOOKUP_PATH = "lookups/LSOA11_WD19_LAD19_lookup_EW.csv"
 PARTNERSHIP_LOOKUP_PATH = "lookups/LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv"
 POPULATION_PATH = "lookups/lsoa_population.csv"
+# named like the ONS's generalised, clipped LSOA boundaries (code property LSOA11CD too); beside the
+# lookups, so whatever copies a region's lookups/ copies its boundaries with them
+BOUNDARIES_PATH = "lookups/LSOA_Dec_2011_Boundaries_EW_BGC.geojson"
+BOUNDARIES_ATTRIBUTION = "Fictional boundaries drawn for the demo region (not ONS data)"
 POLICE_DIR = "police"
 
 ANTI_SOCIAL_BEHAVIOUR = "Anti-social behaviour"
@@ -277,7 +283,8 @@ class Geography:
     """The generated geography: one row per LSOA (lookup LSOAs first, then the unknown ones) and snap points.
 
     ``lsoas`` columns: code, name, ward_code, ward_name, lad_code, lad_name, force (position in
-    ``spec.forces``), in_lookup, weight (mean 1 over a force's lookup LSOAs), population.
+    ``spec.forces``), in_lookup, weight (mean 1 over a force's lookup LSOAs), population, and lon, lat
+    (the LSOA's generated location: snap points scatter around it, its boundary cell is drawn around it).
     Snap-point arrays have shape (n_lsoas, snap_points_per_lsoa) and hold ready-formatted strings.
     """
 
@@ -307,8 +314,9 @@ def write_region(out_dir: Path, spec: DemoSpec) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     geo = build_geography(spec)
     _write_lookups(out_dir, spec, geo)
+    _write_boundaries(out_dir, spec, geo)
     _write_police_files(out_dir, spec, geo)
-    return _write_region_yaml(out_dir, spec)
+    return _write_region_yaml(out_dir, spec, boundaries=True)
 
 
 def _rng(spec: DemoSpec, *stream: int) -> np.random.Generator:
@@ -332,7 +340,7 @@ def build_geography(spec: DemoSpec) -> Geography:
     ranks[np.argsort(lsoas["name"].to_numpy(dtype=str), kind="stable")] = np.arange(len(lsoas))
     p = 1.0 / np.arange(1, spec.snap_points_per_lsoa + 1) ** 0.8
     return Geography(
-        lsoas=lsoas.drop(columns=["lon", "lat"]),
+        lsoas=lsoas,
         snap_lon=snap_lon,
         snap_lat=snap_lat,
         snap_location=snap_location,
@@ -344,16 +352,21 @@ def build_geography(spec: DemoSpec) -> Geography:
 def _force_lsoas(spec: DemoSpec, rng: np.random.Generator, force_pos: int) -> pd.DataFrame:
     """LSOAs of one force; each LAD gets its own column of the force's bounding box."""
     force = spec.forces[force_pos]
-    lon_min, lon_max, lat_min, lat_max = force.bbox
-    edges = np.linspace(lon_min, lon_max, len(force.lads) + 1)
     frames = []
-    for i, lad in enumerate(force.lads):
-        frame = _lad_lsoas(spec, rng, lad, (edges[i], edges[i + 1], lat_min, lat_max))
+    for lad, box in zip(force.lads, _lad_boxes(force), strict=True):
+        frame = _lad_lsoas(spec, rng, lad, box)
         frame["force"] = force_pos
         frames.append(frame)
     lsoas = pd.concat(frames, ignore_index=True)
     lsoas["weight"] = lsoas["weight"] / lsoas["weight"].mean()
     return lsoas
+
+
+def _lad_boxes(force: ForceSpec) -> list[tuple[float, float, float, float]]:
+    """(lon_min, lon_max, lat_min, lat_max) of each LAD: columns of longitude of the force's box."""
+    lon_min, lon_max, lat_min, lat_max = force.bbox
+    edges = np.linspace(lon_min, lon_max, len(force.lads) + 1)
+    return [(float(edges[i]), float(edges[i + 1]), lat_min, lat_max) for i in range(len(force.lads))]
 
 
 def _lad_lsoas(
@@ -488,14 +501,80 @@ def _write_lookups(out_dir: Path, spec: DemoSpec, geo: Geography) -> None:
     _to_csv(population, out_dir / POPULATION_PATH)
 
 
+def _write_boundaries(out_dir: Path, spec: DemoSpec, geo: Geography) -> None:
+    """LSOA boundaries as the ONS publishes them (a GeoJSON FeatureCollection in longitude/latitude,
+    properties FID, LSOA11CD, LSOA11NM), for every LSOA of the lookup, in and outside the region.
+
+    Each LSOA's area is the part of its LAD's box nearer to its location than to any other LSOA of the
+    LAD (a Voronoi cell clipped to the LAD), so the cells tile every LAD, and so every partnership and
+    force, without gaps or overlaps. Distances are measured with longitude scaled by the cosine of the
+    latitude, so the cells look like cells on the map. LSOAs that no lookup knows get no boundary, as
+    codes of another vintage have none in a real file.
+    """
+    known = geo.lsoas[geo.lsoas["in_lookup"]]
+    lats = [lat for force in spec.forces for lat in force.bbox[2:]]
+    k = math.cos(math.radians((min(lats) + max(lats)) / 2))
+    cells: list[tuple[str, str, list[list[float]]]] = []
+    for force in spec.forces:
+        for lad, (x0, x1, y0, y1) in zip(force.lads, _lad_boxes(force), strict=True):
+            mine = known[known["lad_code"] == lad.code].sort_values("code", kind="stable")
+            sites = list(zip(mine["lon"].to_numpy() * k, mine["lat"].to_numpy(), strict=True))
+            box = [(x0 * k, y0), (x1 * k, y0), (x1 * k, y1), (x0 * k, y1)]  # anticlockwise, as RFC 7946 asks
+            for i, (code, name) in enumerate(zip(mine["code"], mine["name"], strict=True)):
+                cell = box
+                for j, other in enumerate(sites):
+                    if j != i:
+                        cell = _nearer_half(cell, sites[i], other)
+                ring = [[round(x / k, 6), round(y, 6)] for x, y in cell]
+                cells.append((str(code), str(name), [*ring, ring[0]]))
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"FID": n, "LSOA11CD": code, "LSOA11NM": name},
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+        for n, (code, name, ring) in enumerate(sorted(cells), start=1)
+    ]
+    path = out_dir / BOUNDARIES_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"type": "FeatureCollection", "name": Path(BOUNDARIES_PATH).stem, "features": features}
+    path.write_text(json.dumps(doc, separators=(",", ":")) + "\n", encoding="utf-8", newline="\n")
+
+
+def _nearer_half(
+    polygon: list[tuple[float, float]], site: tuple[float, float], other: tuple[float, float]
+) -> list[tuple[float, float]]:
+    """The part of a convex polygon nearer to ``site`` than to ``other`` (one Sutherland-Hodgman step
+    against their perpendicular bisector)."""
+    nx, ny = other[0] - site[0], other[1] - site[1]
+    c = (nx * (site[0] + other[0]) + ny * (site[1] + other[1])) / 2
+
+    def side(p: tuple[float, float]) -> float:  # <= 0: on site's side
+        return nx * p[0] + ny * p[1] - c
+
+    out: list[tuple[float, float]] = []
+    for a, b in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        sa, sb = side(a), side(b)
+        if sa <= 0:
+            out.append(a)
+        if (sa < 0 < sb) or (sb < 0 < sa):
+            t = sa / (sa - sb)
+            out.append((a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])))
+    return out
+
+
 def _to_csv(frame: pd.DataFrame, path: Path, encoding: str = "utf-8") -> None:
     """Plain CSV as the real files have it: LF endings, quoting only where needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False, encoding=encoding, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
 
 
-def _write_region_yaml(out_dir: Path, spec: DemoSpec) -> Path:
-    """Write region.yaml by hand so its layout is exactly the documented contract."""
+def _write_region_yaml(out_dir: Path, spec: DemoSpec, *, boundaries: bool = False) -> Path:
+    """Write region.yaml by hand so its layout is exactly the documented contract.
+
+    ``boundaries`` names the LSOA boundary file (:func:`_write_boundaries`); its code property is left to
+    the default (the lookup's vintage: LSOA11CD), as most regions will.
+    """
     codes = ", ".join(f.code for f in spec.region_forces)
     text = (
         f"name: {spec.name}\n"
@@ -504,7 +583,12 @@ def _write_region_yaml(out_dir: Path, spec: DemoSpec) -> Path:
         f"  lsoa_lookup: {LSOA_LOOKUP_PATH}\n"
         f"  partnership_lookup: {PARTNERSHIP_LOOKUP_PATH}\n"
         f"  population: {POPULATION_PATH}\n"
-        "partnerships:\n"
+        + (
+            f"  lsoa_boundaries:\n    file: {BOUNDARIES_PATH}\n    attribution: {BOUNDARIES_ATTRIBUTION}\n"
+            if boundaries
+            else ""
+        )
+        + "partnerships:\n"
         f"  police_force_areas: [{codes}]\n"
         "sources:\n"
         f"  police_uk: {POLICE_DIR}/\n"

@@ -298,7 +298,9 @@ def check_html_counts(report: Path) -> None:
     parser = _Cells()
     parser.feed(html)
     assert parser.external == [], parser.external[:3]
-    assert "url(" not in html and "@import" not in html and "<script" not in html
+    # url() only for the map's own hatching pattern (a fragment of the page), never anything outside it
+    assert set(re.findall(r"url\(\s*([^)]*?)\s*\)", html)) <= {"#lsoa-map-withheld"}
+    assert "@import" not in html and "<script" not in html
     counts = [(a, t) for a, t in parser.cells if "data-min" in a]
     assert counts, "the report shows counts of controlled datasets"
     for attrs, text in counts:
@@ -372,7 +374,9 @@ def test_report_renders_headless_with_its_charts(world: World, tmp_path: Path) -
     assert dom.count("<svg") >= 5
     paths = re.findall(r'<path d="([^"]*)"', dom)
     assert paths and all(p.strip() for p in paths)
-    assert re.search(r'<rect [^>]*width="[1-9]', dom) and "<circle" in dom
+    assert re.search(r'<rect [^>]*width="[1-9]', dom) and re.search(
+        r'<path d="M[^"]+" fill="#[0-9a-f]{6}"', dom
+    )
     for section in ("Summary", "Levels and patterns", "Changes and whether they are real", "Hotspots", "Comparisons",
                     "Multi-agency themes", "Strategy", "Data quality and caveats", "What changed since the last refresh"):  # fmt: skip
         assert f">{section}</h2>" in dom, section
@@ -381,6 +385,102 @@ def test_report_renders_headless_with_its_charts(world: World, tmp_path: Path) -
         subprocess.run([*args, f"--screenshot={png}", f"--window-size={width},2000", report.as_uri()],
                        capture_output=True, timeout=120, check=True)  # fmt: skip
         assert png.stat().st_size > 20_000
+
+
+# ------------------------------------------------------------------------------------------ the map
+
+MAP = re.compile(r"<svg[^>]*\bchart-map\b.*?</svg>", re.S)
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def report_map(report: Path) -> str:
+    (svg,) = MAP.findall(report.read_text(encoding="utf-8"))
+    return svg
+
+
+def test_each_report_maps_its_own_lsoas_from_the_demo_boundaries_and_no_other(world: World) -> None:
+    """The demo region's boundary file (written by the demo generator) gives a choropleth: one path per
+    own LSOA, and no other partnership's LSOA anywhere in the map."""
+    from xml.etree import ElementTree
+
+    from csp_audit.config import load_region
+
+    boundaries = load_region(world.demo / "region.yaml").lsoa_boundaries
+    assert boundaries is not None and boundaries.file.parent == world.demo / "lookups"
+    in_file = {f["properties"]["LSOA11CD"] for f in json.loads(boundaries.file.read_text())["features"]}
+    for release in world.releases:
+        code = release.partnership_code
+        own = {a for a in world.owner[code] if a.startswith("E01")}
+        svg = report_map(release.path / "report.html")
+        root = ElementTree.fromstring(svg)
+        paths = [p for p in root.iter(f"{SVG}path") if p.get("data-code")]
+        assert sorted(p.get("data-code") for p in paths) == sorted(own), code  # one path per own LSOA
+        assert own <= in_file
+        others = (in_file | set().union(*world.owner.values())) - own
+        assert not {c for c in re.findall(r"[EW]\d{8}", svg) if c in others}, code
+        assert all(re.fullmatch(r"(M[-\d.,]+l[-\d., ]+z)+", p.get("d", "")) for p in paths)
+        assert "<circle" not in svg and root.find(f"{SVG}desc") is not None
+        assert len(svg.encode()) < 40_000, (code, len(svg))
+        report = (release.path / "report.html").read_text(encoding="utf-8")
+        assert "Fictional boundaries drawn for the demo region" in report
+        assert "is drawn from its boundary in LSOA_Dec_2011_Boundaries_EW_BGC.geojson" in report
+
+
+def _region_copy(world: World, folder: Path, boundaries: dict | None) -> Path:
+    """The demo region with absolute paths (so it can live elsewhere) and the given lsoa_boundaries."""
+    import yaml
+
+    doc = yaml.safe_load((world.demo / "region.yaml").read_text(encoding="utf-8"))
+    geography = doc["geography"]
+    for key in ("lsoa_lookup", "partnership_lookup", "population"):
+        geography[key] = str(world.demo / geography[key])
+    for entry in geography.get("apportionment", []):
+        entry["lookup"] = str(world.demo / entry["lookup"])
+    geography.pop("lsoa_boundaries")
+    if boundaries is not None:
+        geography["lsoa_boundaries"] = boundaries
+    doc["sources"]["police_uk"] = str(world.demo / doc["sources"]["police_uk"])
+    doc["data_roots"] = [str(world.demo)]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "region.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_without_a_boundary_file_the_report_keeps_the_dot_map_and_says_how(
+    world: World, tmp_path: Path
+) -> None:
+    region = _region_copy(world, tmp_path / "region", None)
+    code = world.first
+    (release,) = build_packs(world.warehouse, tmp_path / "publish", plan_file=world.plan, region_file=region,
+                             partnerships=[code])  # fmt: skip
+    svg = report_map(release.path / "report.html")
+    own = {a for a in world.owner[code] if a.startswith("E01")}
+    assert svg.count("<circle") == len(own) and 'data-class="' not in svg
+    report = (release.path / "report.html").read_text(encoding="utf-8")
+    assert "the region names no LSOA boundary file" in report
+    assert "<code>geography.lsoa_boundaries</code> in the region YAML" in report
+
+
+def test_a_broken_boundary_file_stops_the_build_naming_the_file_and_key(world: World, tmp_path: Path) -> None:
+    from csp_audit.packs.boundaries import BoundaryError
+
+    broken = tmp_path / "region" / "lsoa.geojson"
+    broken.parent.mkdir()
+    broken.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")  # cut short
+    region = _region_copy(world, tmp_path / "region", {"file": "lsoa.geojson"})
+    with pytest.raises(BoundaryError) as caught:
+        build_packs(world.warehouse, tmp_path / "publish", plan_file=world.plan, region_file=region)
+    assert str(caught.value).startswith(
+        f"{region}: key 'geography.lsoa_boundaries.file': {broken}: not a GeoJSON"
+    )
+    assert not (tmp_path / "publish").exists() or not any((tmp_path / "publish").glob("E22*/v0001"))
+    region = _region_copy(world, tmp_path / "region", {"file": "lsoa.geojson", "code_property": "LSOA21CD"})
+    broken.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"LSOA11CD": "E01990001"},
+         "geometry": {"type": "Polygon", "coordinates": [[[-2.2, 54.3], [-2.1, 54.3], [-2.1, 54.4], [-2.2, 54.3]]]}}]}))  # fmt: skip
+    with pytest.raises(BoundaryError, match=r"key 'geography.lsoa_boundaries.code_property': .*'LSOA21CD'"):
+        build_packs(world.warehouse, tmp_path / "publish", plan_file=world.plan, region_file=region)
 
 
 # ------------------------------------------------------------------------------------------ strategy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,45 @@ def test_both_pfas_and_codes_is_refused(tmp_path: Path) -> None:
 def test_not_yaml_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RegionConfigError, match="not valid YAML"):
         load_region(_region(tmp_path, "name: [unclosed\n"))
+
+
+BOUNDARIES = "  population: lookups/pop.csv\n  lsoa_boundaries:\n    file: lookups/lsoa.geojson\n"
+
+
+def test_lsoa_boundaries_are_optional_and_resolved_like_the_lookups(tmp_path: Path) -> None:
+    assert load_region(_region(tmp_path, GOOD)).lsoa_boundaries is None
+    (tmp_path / "lookups" / "lsoa.geojson").write_text("{}")
+    body = GOOD.replace("  population: lookups/pop.csv\n", BOUNDARIES)
+    boundaries = load_region(_region(tmp_path, body)).lsoa_boundaries
+    assert boundaries is not None
+    assert boundaries.file == (tmp_path / "lookups" / "lsoa.geojson").resolve()
+    assert boundaries.code_property is None and boundaries.attribution is None  # the lookup's vintage decides
+    named = body.replace(
+        "lsoa.geojson\n", "lsoa.geojson\n    code_property: LSOA21CD\n    attribution: ONS, OGL v3.0\n"
+    )
+    boundaries = load_region(_region(tmp_path, named)).lsoa_boundaries
+    assert boundaries is not None and boundaries.code_property == "LSOA21CD"
+    assert boundaries.attribution == "ONS, OGL v3.0"
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (("lookups/lsoa.geojson", "lookups/missing.geojson"), "geography.lsoa_boundaries.file"),
+        (("lookups/lsoa.geojson", "lookups"), "geography.lsoa_boundaries.file"),  # a folder
+        (("lookups/lsoa.geojson", "/etc/passwd"), "geography.lsoa_boundaries.file"),  # outside the roots
+        (("    file: lookups/lsoa.geojson\n", "    code_property: LSOA11CD\n"), "geography.lsoa_boundaries.file"),
+        (("    file:", "    path:"), "geography.lsoa_boundaries.path"),
+        (("lsoa.geojson\n", "lsoa.geojson\n    code_property: [LSOA11CD]\n"), "geography.lsoa_boundaries.code_property"),
+        (("lsoa.geojson\n", "lsoa.geojson\n    code_property: 'a b'\n"), "geography.lsoa_boundaries.code_property"),
+        (("lsoa.geojson\n", "lsoa.geojson\n    attribution: ''\n"), "geography.lsoa_boundaries.attribution"),
+        (("  lsoa_boundaries:\n    file: lookups/lsoa.geojson\n", "  lsoa_boundaries: lookups/lsoa.geojson\n"),
+         "geography.lsoa_boundaries"),
+    ],
+)  # fmt: skip
+def test_lsoa_boundaries_errors_name_the_key(tmp_path: Path, change: tuple[str, str], key: str) -> None:
+    (tmp_path / "lookups").mkdir()
+    (tmp_path / "lookups" / "lsoa.geojson").write_text("{}")  # its content is read at publish time
+    body = GOOD.replace("  population: lookups/pop.csv\n", BOUNDARIES).replace(*change)
+    with pytest.raises(RegionConfigError, match=rf"key '{re.escape(key)}'"):
+        load_region(_region(tmp_path, body))

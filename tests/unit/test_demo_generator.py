@@ -7,6 +7,7 @@ silently change what is being checked.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -22,6 +23,7 @@ POLICE_HEADER = (
 LSOA_LOOKUP = "lookups/LSOA11_WD19_LAD19_lookup_EW.csv"
 PARTNERSHIP_LOOKUP = "lookups/LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv"
 POPULATION = "lookups/lsoa_population.csv"
+BOUNDARIES = "lookups/LSOA_Dec_2011_Boundaries_EW_BGC.geojson"
 CRIME_TYPES = {
     "Anti-social behaviour",
     "Bicycle theft",
@@ -94,7 +96,7 @@ def test_same_arguments_give_identical_bytes(tmp_path: Path) -> None:
     generate_demo_region(tmp_path / "a", months=3, seed=7)
     generate_demo_region(tmp_path / "b", months=3, seed=7)
     first, second = _all_bytes(tmp_path / "a"), _all_bytes(tmp_path / "b")
-    assert len(first) == 1 + 3 + 3 * 2
+    assert len(first) == 1 + 4 + 3 * 2  # region.yaml, three lookups and the boundaries, police files
     assert first == second
 
 
@@ -113,11 +115,15 @@ def test_region_yaml_has_exactly_the_contract_keys(region: Path) -> None:
             "lsoa_lookup": LSOA_LOOKUP,
             "partnership_lookup": PARTNERSHIP_LOOKUP,
             "population": POPULATION,
+            "lsoa_boundaries": {
+                "file": BOUNDARIES,
+                "attribution": "Fictional boundaries drawn for the demo region (not ONS data)",
+            },
         },
         "partnerships": {"police_force_areas": ["E23990001", "E23990002"]},
         "sources": {"police_uk": "police/"},
     }
-    for relative in (LSOA_LOOKUP, PARTNERSHIP_LOOKUP, POPULATION):
+    for relative in (LSOA_LOOKUP, PARTNERSHIP_LOOKUP, POPULATION, BOUNDARIES):
         assert (region / relative).is_file()
 
 
@@ -228,6 +234,54 @@ def test_population_covers_every_lsoa(region: Path, lookup: pd.DataFrame) -> Non
     assert set(population["LSOA11CD"]) == set(lookup["LSOA11CD"])
     assert pd.api.types.is_integer_dtype(population["population"])
     assert population["population"].between(1000, 3000).all()
+
+
+def _inside(x: float, y: float, ring: list[list[float]]) -> bool:
+    """Point in polygon (even-odd ray casting)."""
+    inside = False
+    for (ax, ay), (bx, by) in zip(ring, ring[1:], strict=False):
+        if (ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay):
+            inside = not inside
+    return inside
+
+
+def _area(ring: list[list[float]]) -> float:
+    return sum(ax * by - bx * ay for (ax, ay), (bx, by) in zip(ring, ring[1:], strict=False)) / 2
+
+
+def test_boundaries_tile_every_lad_with_one_cell_per_lsoa(
+    region: Path, lookup: pd.DataFrame, police: pd.DataFrame
+) -> None:
+    doc = json.loads((region / BOUNDARIES).read_text(encoding="utf-8"))
+    assert doc["type"] == "FeatureCollection"
+    rings: dict[str, list[list[float]]] = {}
+    for n, f in enumerate(doc["features"], start=1):
+        assert f["type"] == "Feature" and f["geometry"]["type"] == "Polygon"
+        assert f["properties"]["FID"] == n
+        (ring,) = f["geometry"]["coordinates"]
+        assert len(ring) >= 4 and ring[0] == ring[-1] and _area(ring) > 0  # closed, anticlockwise
+        rings[f["properties"]["LSOA11CD"]] = ring
+    # every LSOA of the lookup (Westdale's too, as a national file has them), none it does not know
+    assert sorted(rings) == sorted(lookup["LSOA11CD"])
+    names = dict(zip(lookup["LSOA11CD"], lookup["LSOA11NM"], strict=True))
+    assert all(f["properties"]["LSOA11NM"] == names[f["properties"]["LSOA11CD"]] for f in doc["features"])
+    for _, lsoas in lookup.groupby("LAD19CD")["LSOA11CD"]:
+        cells = [rings[c] for c in lsoas]
+        xs = [x for ring in cells for x, _ in ring]
+        ys = [y for ring in cells for _, y in ring]
+        box = (max(xs) - min(xs)) * (max(ys) - min(ys))
+        assert abs(sum(_area(ring) for ring in cells) - box) < 1e-6 * box  # no gap, no overlap in area
+        for i in range(15):  # and every sampled point of the LAD lies in exactly one cell
+            for j in range(15):
+                x = min(xs) + (i + 0.5) / 15 * (max(xs) - min(xs))
+                y = min(ys) + (j + 0.5) / 15 * (max(ys) - min(ys))
+                assert sum(_inside(x, y, ring) for ring in cells) == 1, (x, y)
+    # each cell is drawn around its LSOA: the middle of the LSOA's police.uk points lies in it
+    located = police[police["LSOA code"].isin(rings) & (police["Longitude"] != "")]
+    middle = located.assign(lon=located["Longitude"].astype(float), lat=located["Latitude"].astype(float))
+    middle = middle.groupby("LSOA code")[["lon", "lat"]].median()
+    inside = [_inside(r.lon, r.lat, rings[code]) for code, r in middle.iterrows()]
+    assert len(inside) > 100 and sum(inside) >= 0.95 * len(inside)
 
 
 # ------------------------------------------------------------------------------------------- planted quirks

@@ -29,6 +29,7 @@ _GEOGRAPHY_KEYS = {
     "finer",
     "apportionment",
     "bounding_box",
+    "lsoa_boundaries",
 }
 # England and Wales with a margin: min longitude, min latitude, max longitude, max latitude
 ENGLAND_AND_WALES_BOX = (-6.5, 49.8, 2.0, 56.0)
@@ -46,6 +47,9 @@ AREA_TYPES = (
 CHANGE_AREA_TYPES = ("lsoa",)
 CHANGE_WEIGHTS = ("population", "equal")
 _FINER_KEYS = {"lsoa_lookup", "partnership_lookup"}
+_BOUNDARY_KEYS = {"file", "code_property", "attribution"}
+# A GeoJSON property name: letters, digits and '_' (ONS: LSOA21CD, LSOA11CD, lsoa11cd)
+PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _PARTNERSHIP_KEYS = {"police_force_areas", "codes"}
 _SOURCE_KEYS = {"police_uk"}
 
@@ -60,6 +64,21 @@ class FinerLookups:
 
     lsoa_lookup: Path
     partnership_lookup: Path
+
+
+@dataclass(frozen=True)
+class LsoaBoundaries:
+    """An ONS LSOA boundary file (GeoJSON) for the packs' map; presentation only, never a data path.
+
+    ``code_property`` names the feature property holding the LSOA code; ``None`` means the one of the
+    LSOA lookup's vintage (``LSOA11CD`` for an ``LSOA11CD`` lookup), decided when the file is read.
+    ``attribution`` is printed under the map: the Open Government Licence that ONS boundary files come
+    under asks users to acknowledge the source.
+    """
+
+    file: Path
+    code_property: str | None = None
+    attribution: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,7 @@ class Region:
     finer: FinerLookups | None = None
     apportionment: tuple[Apportionment, ...] = ()
     bounding_box: tuple[float, float, float, float] = ENGLAND_AND_WALES_BOX
+    lsoa_boundaries: LsoaBoundaries | None = None
 
 
 def _fail(path: Path, key: str, message: str) -> RegionConfigError:
@@ -220,6 +240,7 @@ def load_region(path: str | Path) -> Region:
         )
 
     apportionment = _apportionment(base, path, geo.get("apportionment"), roots)
+    boundaries = _boundaries(base, path, geo.get("lsoa_boundaries"), roots)
     box = geo.get("bounding_box", list(ENGLAND_AND_WALES_BOX))
     if (
         not isinstance(box, list)
@@ -272,6 +293,37 @@ def load_region(path: str | Path) -> Region:
         finer=finer,
         apportionment=apportionment,
         bounding_box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+        lsoa_boundaries=boundaries,
+    )
+
+
+def _boundaries(base: Path, path: Path, value: Any, roots: tuple[Path, ...]) -> LsoaBoundaries | None:
+    """``geography.lsoa_boundaries``: the file must exist and lie where the region may read (as the
+    lookups); its content is read at publish time (:mod:`csp_audit.packs.boundaries`), not here, so a
+    run that builds no pack never parses a national boundary file."""
+    if value is None:
+        return None
+    key = "geography.lsoa_boundaries"
+    entry = _mapping(path, key, value, _BOUNDARY_KEYS)
+    if "file" not in entry:
+        raise _fail(path, f"{key}.file", "is required: the path of an ONS LSOA boundary GeoJSON file")
+    file = _path(base, path, f"{key}.file", entry["file"], roots=roots)
+    if not file.is_file():
+        raise _fail(path, f"{key}.file", f"{file} is not a file")
+    prop = entry.get("code_property")
+    if prop is not None and (not isinstance(prop, str) or not PROPERTY.match(prop)):
+        raise _fail(
+            path,
+            f"{key}.code_property",
+            f"must name the feature property holding the LSOA code (e.g. LSOA21CD), got {prop!r}",
+        )
+    attribution = entry.get("attribution")
+    if attribution is not None and (not isinstance(attribution, str) or not attribution.strip()):
+        raise _fail(
+            path, f"{key}.attribution", "must be the text to print under the map (the source's credit line)"
+        )
+    return LsoaBoundaries(
+        file=file, code_property=prop, attribution=attribution.strip()[:300] if attribution else None
     )
 
 

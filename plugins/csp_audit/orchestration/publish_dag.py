@@ -61,11 +61,20 @@ def publish_dag(path: str | None) -> Any:
 
         @task
         def build_packs(settings: dict[str, str], snapshot: dict[str, str]) -> list[dict[str, Any]]:
+            from csp_audit.orchestration.runs import record_failure
             from csp_audit.steps import publish as p
 
-            return p.build_and_release(
-                snapshot["snapshot"], settings["out_root"], settings["plan"], settings["refresh_label"]
-            )
+            try:
+                return p.build_and_release(
+                    snapshot["snapshot"],
+                    settings["out_root"],
+                    settings["plan"],
+                    settings["refresh_label"],
+                    region_file=settings["region"],
+                )
+            except Exception as exc:  # e.g. a broken boundary file: `csp-audit publish` prints its cause
+                record_failure(settings["warehouse"], "build_packs", exc)
+                raise
 
         @task
         def deliver(settings: dict[str, str], releases: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -35,16 +35,22 @@ def reports_failure(step: Callable[P, R]) -> Callable[P, R]:
                 (a for a in args if isinstance(a, str) and a.endswith(".duckdb")), None
             )
             if warehouse_file:
-                cause = " ".join(f"{type(exc).__name__}: {exc}".split())
-                try:
-                    error_file(str(warehouse_file)).write_text(
-                        json.dumps({"step": step.__name__, "cause": cause}) + "\n", encoding="utf-8"
-                    )
-                except OSError:
-                    pass  # e.g. the disk is full: Airflow still fails the task with the exception
+                record_failure(str(warehouse_file), step.__name__, exc)
             raise
 
     return wrapper
+
+
+def record_failure(warehouse_file: str | Path, step: str, exc: BaseException) -> None:
+    """Write a failing step's cause beside the warehouse (see :func:`reports_failure`), for steps whose
+    arguments do not name the live warehouse (the publish steps read a snapshot)."""
+    cause = " ".join(f"{type(exc).__name__}: {exc}".split())
+    try:
+        error_file(warehouse_file).write_text(
+            json.dumps({"step": step, "cause": cause}) + "\n", encoding="utf-8"
+        )
+    except OSError:
+        pass  # e.g. the disk is full: Airflow still fails the task with the exception
 
 
 def load_dag(dag_id: str) -> Any:

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from csp_audit.packs import release as rel
+from csp_audit.packs.boundaries import Boundaries, read_boundaries
 from csp_audit.packs.disclosure import MARKER, RULE_COLUMN
 from csp_audit.packs.extracts import csv_bytes, write_parquet
 from csp_audit.packs.history import published_history
@@ -175,6 +176,7 @@ def build_packs(
     out_root: str | Path,
     *,
     plan_file: str | Path | None = None,
+    region_file: str | Path | None = None,
     refresh_label: str | None = None,
     partnerships: Iterable[str] | None = None,
     created: datetime | None = None,
@@ -187,8 +189,13 @@ def build_packs(
     The warehouse is read read-only (pass the analyst snapshot in production so no lock is held).
     Terms come from ``plan_file`` when given, else from the plan recorded in the warehouse
     (``raw.plan_datasets``), else police.uk is open and anything else conservative.
+
+    The map: the LSOA boundary file named by the region (``region_file``, else the plan's region) is
+    read once here, for every partnership; each report gets its own LSOAs' shapes only. Without one,
+    or without a region, the reports keep the dot map.
     """
     source = read_source(warehouse_file, plan_file=plan_file)
+    boundaries = region_boundaries(source, plan_file=plan_file, region_file=region_file)
     terms = terms_for(sorted(set(source.marts["area_rates"]["dataset"])), source.terms)
     if any(m in source.marts for m in SURVEY_MARTS):
         terms[SURVEY] = survey_terms(terms)
@@ -201,10 +208,44 @@ def build_packs(
     chosen = {c: n for c, n in source.partnerships.items() if wanted is None or c in wanted}
     with Bar("publish", len(chosen), "partnership packs") as bar:
         for code, name in chosen.items():
-            results.append(_release_partnership(tables, source, terms, code, name, out_root, label, created))
+            results.append(
+                _release_partnership(tables, source, terms, code, name, out_root, label, created, boundaries)
+            )
             bar.advance(1, f"{code} {results[-1].outcome} {results[-1].version}")
     write_publish_index(out_root, f"Audit packs: {source.region_name}")
     return results
+
+
+def region_boundaries(
+    source: Source, *, plan_file: str | Path | None = None, region_file: str | Path | None = None
+) -> Boundaries | None:
+    """The region's LSOA boundaries (only the region's own LSOAs kept), or None when it names no file.
+
+    Raises :class:`~csp_audit.packs.boundaries.BoundaryError` naming the region file, the key and the
+    boundary file when the named file cannot be used (``csp-audit publish`` prints it as the failed step's
+    cause): a map silently falling back to dots would hide a broken configuration.
+    """
+    from csp_audit.config import load_region
+
+    if region_file is None and plan_file is not None:
+        from csp_audit.plan import load_run_plan
+
+        region_file = load_run_plan(plan_file).region
+    if region_file is None:
+        return None
+    region = load_region(region_file)
+    if region.lsoa_boundaries is None:
+        return None
+    vintage = next(
+        (
+            str(v.get("vintage") or "")
+            for v in source.vintages
+            if v.get("lookup") == "lsoa_lookup" and v.get("level") == "lsoa"
+        ),
+        "",
+    )
+    lsoas = source.areas.loc[source.areas["area_type"] == "lsoa", "area_code"]
+    return read_boundaries(region.lsoa_boundaries, lsoas, region_file=region.source, lsoa_vintage=vintage)
 
 
 def _release_partnership(
@@ -216,6 +257,7 @@ def _release_partnership(
     out_root: Path,
     label: str,
     created: datetime,
+    boundaries: Boundaries | None = None,
 ) -> PackRelease:
     pack = partnership_tables(tables, source, code)
     csvs = {table: csv_bytes(frame) for table, frame in pack.items()}
@@ -245,7 +287,7 @@ def _release_partnership(
         def fill(staging: Path) -> None:
             _write_pack(staging, pack=pack, csvs=csvs, checksums=checksums, tables=tables, source=source,
                         terms=terms, code=code, name=name, version=decision.version, previous=decision.previous,
-                        label=label, created=created, restated=restated, added=added)  # fmt: skip
+                        label=label, created=created, restated=restated, added=added, boundaries=boundaries)  # fmt: skip
 
         # the new version's unannounced marker is written with it, before it becomes visible: the notice
         # step announces exactly the releases whose marker is present (a killed publish resumes from it)
@@ -274,6 +316,7 @@ def _write_pack(
     created: datetime,
     restated: pd.DataFrame,
     added: dict[str, int],
+    boundaries: Boundaries | None = None,
 ) -> None:
     (staging / "csv").mkdir()
     (staging / "parquet").mkdir()
@@ -324,14 +367,14 @@ def _write_pack(
         or "see manifest"
     )
     rates = pack["area_rates"]
-    centroids = source.centroids[
-        source.centroids["lsoa_code"].isin(set(rates.loc[rates["area_type"] == "lsoa", "area_code"]))
-    ]
+    own_lsoas = set(rates.loc[rates["area_type"] == "lsoa", "area_code"])
+    centroids = source.centroids[source.centroids["lsoa_code"].isin(own_lsoas)]
     ctx = build_context(
         tables=pack, terms={d: terms[d] for d in datasets}, partnership=(code, name), region_name=source.region_name,
         version=version, previous_version=previous, refresh_label=label,
         created=created.strftime("%d %B %Y %H:%M UTC"), restatements=restated, new_rows=added if previous else {},
         centroids=centroids, manifest_summary={"vintage": vintage_text, "deliveries": len(source.deliveries)},
+        boundaries=boundaries.only(own_lsoas) if boundaries is not None else None,
     )  # fmt: skip
     (staging / "report.html").write_text(render_report(ctx), encoding="utf-8")
     files = {str(p.relative_to(staging)): file_sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}

@@ -2,13 +2,14 @@
 
 Every chart is a self-contained ``<svg>`` with a ``viewBox`` (it scales to the width of the page or
 phone), a ``<title>`` and ``role="img"`` for screen readers, and text escaped. Withheld values
-([c]) are gaps in lines and labelled bars, never drawn as zero.
+([c]) are gaps in lines and labelled bars, never drawn as zero, and hatched areas on the map, never
+coloured.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -17,6 +18,10 @@ SERIES = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#00
 RAMP = ("#edf8fb", "#b3cde3", "#8c96c6", "#8856a7", "#810f7c")
 HIGHLIGHT = "#D55E00"
 MUTED = "#8a9bb0"
+# the map's withheld / no-rate areas: grey hatching (an SVG pattern; its CSS twin for the HTML legend)
+HATCH_ID = "lsoa-map-withheld"
+HATCH_FILL = f"url(#{HATCH_ID})"
+HATCH_CSS = "repeating-linear-gradient(45deg,#d5dbe2 0 2px,#6f7d8b 2px 3px)"
 
 
 def _fmt(value: float) -> str:
@@ -49,12 +54,16 @@ def _ticks(y_max: float) -> list[float]:
     return [y_max * i / 4 for i in range(5)]
 
 
-def _open(width: int, height: int, title: str, kind: str) -> list[str]:
-    return [
+def _open(width: int, height: int, title: str, kind: str, desc: str = "") -> list[str]:
+    described = f' aria-describedby="chart-{kind}-desc"' if desc else ""
+    parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'class="chart chart-{kind}" preserveAspectRatio="xMidYMid meet" aria-label="{escape(title)}">',
+        f'class="chart chart-{kind}" preserveAspectRatio="xMidYMid meet" aria-label="{escape(title)}"{described}>',
         f"<title>{escape(title)}</title>",
     ]
+    if desc:
+        parts.append(f'<desc id="chart-{kind}-desc">{escape(desc)}</desc>')
+    return parts
 
 
 def empty(title: str, message: str = "No published figures to chart.") -> str:
@@ -297,11 +306,13 @@ def quintile_breaks(values: Sequence[float]) -> list[float]:
     ordered = sorted(values)
     if not ordered:
         return []
-    return [ordered[min(len(ordered) - 1, int(len(ordered) * q / 5))] for q in range(1, 5)]
+    # the upper edge of class q holds the first q/5 of the areas (a value equal to an edge is in the lower class)
+    return [ordered[max(0, math.ceil(len(ordered) * q / 5) - 1)] for q in range(1, 5)]
 
 
-def map_legend(points: Sequence[Point], label: str) -> str:
-    """The dot map's key as HTML (text that stays legible at any width), colours as in :func:`dot_map`."""
+def map_legend(points: Sequence[Point | Area], label: str, *, areas: bool = False) -> str:
+    """The map's key as HTML (text that stays legible at any width), colours as in :func:`dot_map` and
+    :func:`choropleth`; ``areas``: the choropleth's key (hatched for withheld, outlines for hotspots)."""
     values = sorted(p.value for p in points if p.value is not None)
     if not values:
         return ""
@@ -310,10 +321,65 @@ def map_legend(points: Sequence[Point], label: str) -> str:
         f'<li><span class="swatch" style="background:{fill}"></span>{_fmt(edges[i])}–{_fmt(edges[i + 1])}</li>'
         for i, fill in enumerate(RAMP)
     )
-    return (
-        f'<div class="map-legend"><strong>{escape(label)}</strong><ul>{items}</ul>'
-        '<span class="note">Dashed outline: withheld [c] or no rate. Thick ring: in the top 10% every year.</span></div>'
+    if not areas:
+        note = "Dashed outline: withheld [c] or no rate. Thick ring: in the top 10% every year."
+    else:
+        items += (
+            f'<li><span class="swatch" style="background:{HATCH_CSS}"></span>[c] withheld or no rate</li>'
+        )
+        note = (
+            "Hatched grey areas are withheld [c] or have no rate: they are never coloured by a value. "
+            "Thick black outline: in the top 10% every year."
+        )
+    return f'<div class="map-legend"><strong>{escape(label)}</strong><ul>{items}</ul><span class="note">{note}</span></div>'
+
+
+@dataclass(frozen=True)
+class Area:
+    """One LSOA of the choropleth; its shape comes separately (SVG path data by code)."""
+
+    code: str
+    name: str
+    value: float | None  # rate used for the colour; None when withheld or unknown: hatched, never coloured
+    label: str = ""  # shown in the tooltip
+    marked: bool = False  # drawn with a thick outline (e.g. a persistent hotspot)
+
+
+def choropleth(
+    areas: Sequence[Area], paths: Mapping[str, str], title: str, desc: str, width: int, height: int
+) -> str:
+    """LSOA polygons coloured in quintiles of ``value`` (as :func:`dot_map`), withheld areas hatched.
+
+    ``paths`` is SVG path data per code in a ``width`` x ``height`` box
+    (:func:`csp_audit.packs.boundaries.fit_paths`). Only the areas given are drawn, one path each, so
+    a caller that passes one partnership's LSOAs puts no other partnership's geometry in its report.
+    Hotspot outlines are drawn last so a neighbour never covers them.
+    """
+    drawn = [a for a in areas if a.code in paths]
+    if not drawn:
+        return empty(title, "No LSOA boundaries to map.")
+    breaks = quintile_breaks(sorted(a.value for a in drawn if a.value is not None))
+    parts = _open(width, height, title, "map", desc)
+    parts.append(
+        f'<defs><pattern id="{HATCH_ID}" patternUnits="userSpaceOnUse" width="5" height="5" '
+        'patternTransform="rotate(45)"><rect width="5" height="5" fill="#d5dbe2"/>'
+        '<line x1="0" y1="0" x2="0" y2="5" stroke="#6f7d8b" stroke-width="1.4"/></pattern></defs>'
+        f'<rect x="0" y="0" width="{width}" height="{height}" class="map-bg"/>'
+        '<g fill-rule="evenodd" stroke="#4d5b69" stroke-width="0.5" stroke-linejoin="round">'
     )
+    for a in sorted(drawn, key=lambda a: (a.marked, a.code)):
+        if a.value is None:
+            fill, klass = HATCH_FILL, "withheld"
+        else:
+            fill, klass = RAMP[sum(a.value > b for b in breaks)], f"q{sum(a.value > b for b in breaks) + 1}"
+        outline = ' stroke="#000" stroke-width="2.2"' if a.marked else ""
+        tip = f"{a.name} ({a.code}): {a.label}" if a.label else f"{a.name} ({a.code})"
+        parts.append(
+            f'<path d="{paths[a.code]}" fill="{fill}"{outline} data-code="{escape(a.code)}" data-class="{klass}">'
+            f"<title>{escape(tip)}</title></path>"
+        )
+    parts.append("</g></svg>")
+    return "".join(parts)
 
 
 def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from csp_audit.packs import charts
+from csp_audit.packs.boundaries import Boundaries, fit_paths, planar
 from csp_audit.packs.disclosure import MARKER, Terms, flag_column
 from csp_audit.packs.strategy import SAFETY, SURVEY
 
@@ -213,7 +214,10 @@ def build_context(
     new_rows: dict[str, int],
     centroids: pd.DataFrame,
     manifest_summary: dict[str, Any],
+    boundaries: Boundaries | None = None,
 ) -> dict[str, Any]:
+    """Everything the report template shows. ``boundaries``: the partnership's own LSOA shapes when the
+    region names a boundary file (a choropleth), else ``None`` (the dot map of ``centroids``)."""
     code, name = partnership
     fmt = Formatter(terms)
     labels = {POLICE: "Police recorded crime (police.uk)", SURVEY: "Consultation survey"}
@@ -238,7 +242,7 @@ def build_context(
     ctx["summary"] = _summary(tables, year, fmt, labels, restatements, previous_version)
     ctx["levels"] = _levels(tables, year, fmt, labels)
     ctx["changes"] = _changes(tables, year, fmt, labels)
-    ctx["hotspots"] = _hotspots(tables, year, fmt, centroids)
+    ctx["hotspots"] = _hotspots(tables, year, fmt, centroids, boundaries)
     ctx["comparisons"] = _comparisons(tables, year, fmt, labels, code, region_name)
     ctx["themes"] = _themes(tables, year, fmt, labels)
     ctx["quality"] = _quality(tables, year, fmt, labels)
@@ -484,7 +488,11 @@ def _changes(
 
 
 def _hotspots(
-    tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatter, centroids: pd.DataFrame
+    tables: dict[str, pd.DataFrame],
+    year: str | None,
+    fmt: Formatter,
+    centroids: pd.DataFrame,
+    boundaries: Boundaries | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if year is None:
@@ -497,24 +505,14 @@ def _hotspots(
     if len(persistence):
         every = set(persistence[(persistence["dataset"] == POLICE) & (persistence["category"] == "All")
                                 & (persistence["in_top_10_percent_every_year"] == True)]["lsoa_code"])  # noqa: E712  # fmt: skip
-    where = centroids.set_index("lsoa_code") if len(centroids) else pd.DataFrame(columns=["lon", "lat"])
-    points = []
-    for _, r in lsoas.iterrows():
-        if r["area_code"] not in where.index:
-            continue
-        c = where.loc[r["area_code"]]
-        rate = (
-            None
-            if _is_withheld(r, "rate_per_1000") or _missing(r["rate_per_1000"])
-            else float(r["rate_per_1000"])
-        )
-        label = f"{fmt.count(r).html} incidents, {fmt.rate(r).html} per 1,000"
-        points.append(charts.Point(r["area_code"], str(r["area_name"]), float(c["lon"]), float(c["lat"]), rate, label,
-                                   r["area_code"] in every))  # fmt: skip
-    out["unmapped"] = int(len(lsoas) - len(points))
-    out["legend"] = Markup(charts.map_legend(points, "Rate per 1,000 residents (quintiles)"))
     title = f"Police recorded crime per 1,000 residents by LSOA, {_year_label(tables, year)}"
-    out["map"] = Markup(charts.dot_map(points, title))
+    legend = "Rate per 1,000 residents (quintiles)"
+    if boundaries is not None and boundaries.shapes:
+        out.update(_choropleth(lsoas, fmt, boundaries, every, title, legend))
+    else:
+        out.update(_dots(lsoas, fmt, centroids, every, title, legend))
+        if boundaries is not None:  # a boundary file that has none of this partnership's LSOAs
+            out["no_shapes"] = boundaries.source.name
     hotspots = tables.get("hotspots", pd.DataFrame())
     if len(hotspots):
         h = hotspots[
@@ -543,6 +541,65 @@ def _hotspots(
         out["repeat"] = _row(repeat, dataset=POLICE, category="All", period_start=year)
     out["persistent"] = len(every)
     return out
+
+
+def _map_value(r: pd.Series) -> float | None:
+    """The rate the map colours by, or None when it (or the count it is made from) is withheld or
+    missing: such an area is hatched, never coloured by a value."""
+    if _is_withheld(r, "rate_per_1000") or _is_withheld(r, "incidents") or _missing(r["rate_per_1000"]):
+        return None
+    return float(r["rate_per_1000"])
+
+
+def _choropleth(
+    lsoas: pd.DataFrame, fmt: Formatter, boundaries: Boundaries, every: set[str], title: str, legend: str
+) -> dict[str, Any]:
+    """The partnership's LSOAs as polygons from the region's boundary file (own LSOAs only)."""
+    fitted = fit_paths(planar(boundaries))
+    areas = [
+        charts.Area(r["area_code"], str(r["area_name"]), _map_value(r),
+                    f"{fmt.count(r).html} incidents, {fmt.rate(r).html} per 1,000", r["area_code"] in every)
+        for _, r in lsoas.iterrows()
+        if r["area_code"] in fitted.paths
+    ]  # fmt: skip
+    withheld = sum(a.value is None for a in areas)
+    values = [a.value for a in areas if a.value is not None]
+    desc = (
+        f"{len(areas)} LSOAs drawn from their boundaries, shaded in five classes of the rate per 1,000 residents"
+        + (f" from {charts._fmt(min(values))} to {charts._fmt(max(values))}" if values else "")
+        + f"; {withheld} withheld or without a rate, hatched grey; {sum(a.marked for a in areas)} outlined "
+        "as in the top 10% every year."
+    )
+    return {
+        "kind": "areas",
+        "map": Markup(charts.choropleth(areas, fitted.paths, title, desc, fitted.width, fitted.height)),
+        "legend": Markup(charts.map_legend(areas, legend, areas=True)),
+        "unmapped": int(len(lsoas) - len(areas)),
+        "withheld_areas": withheld,
+        "boundary_file": boundaries.source.name,
+        "attribution": boundaries.attribution,
+    }
+
+
+def _dots(
+    lsoas: pd.DataFrame, fmt: Formatter, centroids: pd.DataFrame, every: set[str], title: str, legend: str
+) -> dict[str, Any]:
+    """The fallback without a boundary file: each LSOA a dot at its police.uk centroid."""
+    where = centroids.set_index("lsoa_code") if len(centroids) else pd.DataFrame(columns=["lon", "lat"])
+    points = []
+    for _, r in lsoas.iterrows():
+        if r["area_code"] not in where.index:
+            continue
+        c = where.loc[r["area_code"]]
+        label = f"{fmt.count(r).html} incidents, {fmt.rate(r).html} per 1,000"
+        points.append(charts.Point(r["area_code"], str(r["area_name"]), float(c["lon"]), float(c["lat"]),
+                                   _map_value(r), label, r["area_code"] in every))  # fmt: skip
+    return {
+        "kind": "dots",
+        "map": Markup(charts.dot_map(points, title)),
+        "legend": Markup(charts.map_legend(points, legend)),
+        "unmapped": int(len(lsoas) - len(points)),
+    }
 
 
 def _comparisons(tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatter, labels: dict[str, str],

@@ -74,6 +74,7 @@ def build_and_release(
     plan_file: str | None = None,
     refresh_label: str | None = None,
     partnerships: list[str] | None = None,
+    region_file: str | None = None,
 ) -> list[dict[str, Any]]:
     from csp_audit.faults import fault_point
     from csp_audit.packs.build import build_packs
@@ -81,7 +82,12 @@ def build_and_release(
     # a new release carries its unannounced marker from the moment it is visible (build_packs writes it
     # before the version folder is renamed into place); notify sends for exactly those markers
     releases = build_packs(
-        snapshot, out_root, plan_file=plan_file, refresh_label=refresh_label, partnerships=partnerships
+        snapshot,
+        out_root,
+        plan_file=plan_file,
+        region_file=region_file,
+        refresh_label=refresh_label,
+        partnerships=partnerships,
     )
     fault_point("publish:released")
     return [r.to_dict() for r in releases]
@@ -144,7 +150,7 @@ def publish(
     summary: dict[str, Any] = analyst_snapshot(warehouse, root)
     if docs:
         summary |= analyst_docs(summary["snapshot"], root, plan, region)
-    releases = build_and_release(summary["snapshot"], root, plan, refresh_label, partnerships)
+    releases = build_and_release(summary["snapshot"], root, plan, refresh_label, partnerships, region)
     deliveries = deliver(releases, root)
     summary |= {"out_root": root, "releases": releases, "deliveries": deliveries}
     summary["notices"] = notify(releases, deliveries, plan, region) if send else []
