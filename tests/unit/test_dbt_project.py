@@ -57,3 +57,27 @@ def test_helpers_are_intermediate_and_staging_follows_one_source_per_folder() ->
 def test_descriptions_become_duckdb_comments() -> None:
     project = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8"))
     assert project["models"]["csp_audit"]["+persist_docs"] == {"relation": True, "columns": True}
+
+
+def test_not_null_is_a_constraint_the_engine_enforces_on_tables_with_a_contract() -> None:
+    """A mart's required columns are NOT NULL constraints (DuckDB refuses a null at build time, with no
+    test query per column); a constraint only holds on a table with an enforced contract, and a mart
+    column never carries both the constraint and a not_null test."""
+    constrained = 0
+    for path, model in _model_docs(MODELS / "marts").values():
+        config = model.get("config") or {}
+        for column in model.get("columns") or []:
+            kinds = [c.get("type") for c in column.get("constraints") or []]
+            tests = column.get("data_tests") or []
+            assert "not_null" not in tests, (
+                f"{model['name']}.{column['name']}: a not_null test, not a constraint"
+            )
+            if "not_null" in kinds:
+                constrained += 1
+                assert config.get("contract", {}).get("enforced") is True, (
+                    f"{path.name}: constraint without contract"
+                )
+                assert config.get("materialized", "table") == "table", (
+                    f"{model['name']}: a view enforces nothing"
+                )
+    assert constrained >= 100
