@@ -60,10 +60,10 @@ def test_descriptions_become_duckdb_comments() -> None:
 
 
 def test_not_null_is_a_constraint_the_engine_enforces_on_tables_with_a_contract() -> None:
-    """A mart's required columns are NOT NULL constraints (DuckDB refuses a null at build time, with no
-    test query per column); a constraint only holds on a table with an enforced contract, and a mart
-    column never carries both the constraint and a not_null test."""
-    constrained = 0
+    """A mart's required columns and ranges are NOT NULL and CHECK constraints (DuckDB refuses a bad row
+    at build time, with no test query per column); a constraint only holds on a table with an enforced
+    contract, and a mart column never carries a not_null test beside it."""
+    constrained = checks = 0
     for path, model in _model_docs(MODELS / "marts").values():
         config = model.get("config") or {}
         for column in model.get("columns") or []:
@@ -72,12 +72,13 @@ def test_not_null_is_a_constraint_the_engine_enforces_on_tables_with_a_contract(
             assert "not_null" not in tests, (
                 f"{model['name']}.{column['name']}: a not_null test, not a constraint"
             )
-            if "not_null" in kinds:
-                constrained += 1
+            checks += kinds.count("check")
+            if "not_null" in kinds or "check" in kinds:
+                constrained += "not_null" in kinds
                 assert config.get("contract", {}).get("enforced") is True, (
                     f"{path.name}: constraint without contract"
                 )
                 assert config.get("materialized", "table") == "table", (
                     f"{model['name']}: a view enforces nothing"
                 )
-    assert constrained >= 100
+    assert constrained >= 100 and checks >= 40
