@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from html import unescape
 from pathlib import Path
 
 import duckdb
@@ -468,3 +469,41 @@ def test_repeat_share_is_marked_not_meaningful_on_snap_points(demo: dict) -> Non
     assert not police["share_meaningful"].any()
     # other datasets carry no locations: nothing to call meaningful either
     assert not got.loc[got["share_at_repeat_locations"].isna(), "share_meaningful"].any()
+
+
+def _points(report: str) -> list[str]:
+    found = re.search(
+        r"<h3>Points for the strategic assessment</h3>\s*<ul class=\"points\">(.*?)</ul>", report, re.S
+    )
+    assert found is not None
+    items = re.findall(r"<li>(.*?)</li>", found.group(1), re.S)
+    return [re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", li))).strip() for li in items]
+
+
+def test_pack_points_name_only_changes_that_survive_the_false_discovery_rate(demo_run: Path) -> None:
+    """A point for the strategic assessment is a change with q < 0.05 between two complete years; a
+    change significant on p alone is not one, and the repeat share at police.uk snap points is not shown."""
+    packs = sorted((demo_run / "publish").glob("E*/v0001"))
+    assert packs
+    dropped = 0
+    for pack in packs:
+        report = (pack / "report.html").read_text()
+        points = _points(report)
+        trends = pd.read_csv(pack / "csv" / "trends.csv", encoding="utf-8-sig", dtype={"category": str})
+        year = trends["period_start"].max()
+        this = trends[trends["period_start"] == year]
+        change_points = [p for p in points if re.search(r"\((significant (increase|decrease))\)$", p)]
+        for point in change_points:
+            category = re.search(r" – (.*?): ", point).group(1)
+            verdict_word = re.search(r"\((significant (?:increase|decrease))\)$", point).group(1)
+            rows = this[(this["category"] == category) & (this["verdict"] == verdict_word)]
+            assert len(rows), (pack, point)
+            assert (pd.to_numeric(rows["q_value"], errors="coerce") < ALPHA).any(), (pack, point)
+            assert rows["incomplete_data"].isna().any(), (pack, point)
+        p = pd.to_numeric(this["p_value"], errors="coerce")
+        q = pd.to_numeric(this["q_value"], errors="coerce")
+        for _, row in this[(p < ALPHA) & (q >= ALPHA)].iterrows():
+            dropped += 1
+            assert not any(f" – {row['category']}: " in x and "significant" in x for x in change_points), row
+        assert "located incidents happened at places with two or more incidents" not in report
+    assert dropped, "the demo should have a change significant on p alone that the adjustment drops"
