@@ -504,8 +504,10 @@ def published_tables(
         add(_persistence(marts["hotspot_persistence"], area_rates, cube, terms))
     if "repeat_locations" in marts:
         add(_open_only("repeat_locations", marts["repeat_locations"], terms,
-                       "Repeat locations", "Share of incidents at places with two or more incidents "
-                       "(open data only: controlled datasets carry no locations)."))  # fmt: skip
+                       "Repeat locations", "Incidents at places with two or more incidents (open data only: "
+                       "controlled datasets carry no locations). Not meaningful on police.uk snap points "
+                       "(share_meaningful false): a snap point stands for a street segment, so nearly "
+                       "every incident is at a 'repeat' point."))  # fmt: skip
     if "harm" in marts:
         add(_open_only("harm", marts["harm"], terms, "Harm (crime severity)",
                        "Crime severity: incidents weighted by the ONS Crime Severity Score (police.uk)."))  # fmt: skip
