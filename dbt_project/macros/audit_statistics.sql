@@ -53,3 +53,50 @@
         else 'no significant change'
     end
 {%- endmacro %}
+
+{#- Quasi-Poisson allowance for overdispersion. Monthly counts of crime vary more than a Poisson
+    count would (repeat victimisation, seasonal peaks, recording drives), so a test that treats
+    every incident as independent finds "significant" changes too often. The dispersion of a year
+    is the Pearson chi-square of its period counts about the year's period mean divided by its
+    degrees of freedom: phi = sum((x_i - mean)^2 / mean) / (k - 1), k periods (months, or quarters
+    for datasets delivered by quarter). Two years compared pool their chi-squares and degrees of
+    freedom, phi = (X2_1 + X2_2) / (df_1 + df_2), floored at 1 (no test is made sharper than the
+    Poisson one) and 1 when neither year has two periods. The counts are then divided by phi
+    before the exact conditional test (the variance of a quasi-Poisson count is phi x its mean, so
+    n / phi is the Poisson count carrying the same information: the "effective count" of a design
+    effect), rounded to whole incidents; with phi = 1 the test is the exact test above. -#}
+{% macro pooled_dispersion(chi_square_1, df_1, chi_square_2, df_2) -%}
+    greatest(1.0, coalesce(
+        (coalesce({{ chi_square_1 }}, 0) + coalesce({{ chi_square_2 }}, 0))
+        / nullif(coalesce({{ df_1 }}, 0) + coalesce({{ df_2 }}, 0), 0),
+        1.0
+    ))
+{%- endmacro %}
+
+{#- Counts scaled by a dispersion, as BIGINT for poisson_change_p_value. -#}
+{% macro effective_count(n, dispersion) -%}
+    cast(round({{ n }} / {{ dispersion }}) as bigint)
+{%- endmacro %}
+
+{#- Benjamini-Hochberg adjusted p-values (q-values) of p_value across the rows of one family
+    (partition_by), in two window steps because a window function cannot hold another:
+      bh_raw:  m x p_(i) / i, rows ordered by p ascending (order_by breaks ties), m = the family's tests
+      bh_q:    q_(i) = min over j >= i of bh_raw_(j), capped at 1
+    Null where p_value is null. A change is kept when q < 0.05: among the changes kept, the expected
+    share of false discoveries is then at most 5%. Tied p-values get the same q. -#}
+{% macro bh_raw(p_value, partition_by, order_by) -%}
+    case when {{ p_value }} is not null then
+        {{ p_value }} * (count({{ p_value }}) over (partition by {{ partition_by }}))
+        / (row_number() over (
+            partition by {{ partition_by }}, {{ p_value }} is null order by {{ p_value }}, {{ order_by }}
+        ))
+    end
+{%- endmacro %}
+
+{% macro bh_q(raw, p_value, partition_by, order_by) -%}
+    case when {{ p_value }} is not null then least(1.0, min({{ raw }}) over (
+        partition by {{ partition_by }}, {{ p_value }} is null
+        order by {{ p_value }} desc, {{ order_by }} desc
+        rows between unbounded preceding and current row
+    )) end
+{%- endmacro %}

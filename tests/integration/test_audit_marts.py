@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from html import unescape
 from pathlib import Path
 
 import duckdb
@@ -122,13 +123,44 @@ def poisson_change_p(n1: int, n2: int) -> float:
     return float(binomtest(n2, n1 + n2, 0.5).pvalue)
 
 
-def verdict(n1: int | None, n2: int) -> tuple[float | None, str]:
-    if n1 is None or n1 + n2 < MIN_INCIDENTS:
+def verdict(n1: int | None, n2: int, dispersion: float = 1.0) -> tuple[float | None, str]:
+    """p-value of the quasi-Poisson test (the exact test on the counts divided by the dispersion) and
+    the verdict that p alone would give (the marts read theirs from the false-discovery-rate q)."""
+    if n1 is None:
         return None, "insufficient data"
-    p = poisson_change_p(n1, n2)
+    e1, e2 = round(n1 / dispersion), round(n2 / dispersion)
+    if e1 + e2 < MIN_INCIDENTS:
+        return None, "insufficient data"
+    p = poisson_change_p(e1, e2)
     if p >= ALPHA:
         return p, "no significant change"
     return p, "significant increase" if n2 > n1 else "significant decrease"
+
+
+def pearson(monthly: list[float]) -> tuple[float, int]:
+    """Pearson chi-square of monthly counts about their mean, and its degrees of freedom."""
+    mean = sum(monthly) / len(monthly)
+    if mean <= 0:
+        return 0.0, 0
+    return sum((x - mean) ** 2 for x in monthly) / mean, len(monthly) - 1
+
+
+def pooled_dispersion(a: tuple[float, int], b: tuple[float, int]) -> float:
+    df = a[1] + b[1]
+    return max(1.0, (a[0] + b[0]) / df) if df else 1.0
+
+
+def benjamini_hochberg(p: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values, written out (step-up, running minimum from the largest p)."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    q = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p[i] * m / rank)
+        q[i] = min(1.0, running)
+    return q
 
 
 def query(warehouse: Path, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -216,39 +248,87 @@ def test_trend_verdicts_match_an_independent_poisson_test(demo: dict) -> None:
     assert years == ["2021/22", "2022/23", "2023/24"]
     assert records.groupby(["csp", "audit_year"])["month"].nunique().eq(12).all()
     counts: dict[tuple[str, str, str], int] = {}
+    chi: dict[tuple[str, str, str], tuple[float, int]] = {}
+    categories = list(records["category"].unique())
     for (csp, year), frame in records.groupby(["csp", "audit_year"]):
-        by_category = dict.fromkeys(records["category"].unique(), 0) | with_all(
-            frame.groupby("category").size()
-        )
+        by_category = dict.fromkeys(categories, 0) | with_all(frame.groupby("category").size())
         counts |= {(csp, category, year): n for category, n in by_category.items()}
+        months = sorted(frame["month"].unique())
+        for category in [*categories, "All"]:
+            subset = frame if category == "All" else frame[frame["category"] == category]
+            monthly = subset.groupby("month").size().reindex(months, fill_value=0)
+            chi[(csp, category, year)] = pearson([float(x) for x in monthly])
 
     trends = query(
         demo["warehouse"],
         "select partnership_code, category, audit_year, incidents, previous_year_incidents, change, "
-        "p_value, verdict, three_year_base_incidents, three_year_p_value, three_year_verdict from audit.trends "
-        "where dataset = 'police_uk_street'",
+        "p_value, q_value, dispersion, verdict, three_year_base_incidents, three_year_p_value, three_year_q_value, "
+        "three_year_dispersion, three_year_verdict from audit.trends where dataset = 'police_uk_street'",
     )
     assert len(trends) == len(counts)
     for row in trends.itertuples():
         i = years.index(row.audit_year)
-        n = counts[(row.partnership_code, row.category, row.audit_year)]
+        key = (row.partnership_code, row.category, row.audit_year)
+        n = counts[key]
         prev = counts[(row.partnership_code, row.category, years[i - 1])] if i >= 1 else None
         base = counts[(row.partnership_code, row.category, years[i - 2])] if i >= 2 else None
         assert row.incidents == n
-        p, word = verdict(prev, n)
-        assert row.verdict == word, row
+        if prev is not None:
+            phi = pooled_dispersion(chi[(row.partnership_code, row.category, years[i - 1])], chi[key])
+            assert row.dispersion == pytest.approx(phi, rel=1e-9), row
+            assert row.dispersion >= 1
+        p, word = verdict(prev, n, row.dispersion if prev is not None else 1.0)
         if p is None:
             assert math.isnan(row.p_value), row
+            assert row.verdict == "insufficient data", row
         else:
             assert row.p_value == pytest.approx(p, rel=1e-6, abs=1e-12), row
+            expected = "no significant change" if row.q_value >= ALPHA else word
+            assert row.verdict == expected, row
         if prev is not None:
             assert (row.previous_year_incidents, row.change) == (prev, n - prev)
-        p3, word3 = verdict(base, n)
-        assert row.three_year_verdict == word3, row
+        if base is not None:
+            phi3 = pooled_dispersion(chi[(row.partnership_code, row.category, years[i - 2])], chi[key])
+            assert row.three_year_dispersion == pytest.approx(phi3, rel=1e-9), row
+        p3, word3 = verdict(base, n, row.three_year_dispersion if base is not None else 1.0)
         if p3 is not None:
             assert row.three_year_p_value == pytest.approx(p3, rel=1e-6, abs=1e-12)
-    # the demo's 3% a year growth and its noise exercise the verdicts, not only 'insufficient data'
-    assert {"significant increase", "no significant change", "insufficient data"} <= set(trends["verdict"])
+            assert row.three_year_verdict == (
+                "no significant change" if row.three_year_q_value >= ALPHA else word3
+            )
+        else:
+            assert row.three_year_verdict == "insufficient data"
+    # the demo's growth and noise exercise the verdicts, not only 'insufficient data'
+    assert {"no significant change", "insufficient data"} <= set(trends["verdict"])
+    assert (trends["dispersion"] > 1).any(), "the demo's monthly noise should show some overdispersion"
+
+
+def test_trend_q_values_are_benjamini_hochberg_per_partnership_year(demo: dict) -> None:
+    """q_value is the Benjamini-Hochberg adjustment of p_value across every trend test of one
+    partnership's audit year (its pack), recomputed here from the mart's p-values; verdicts are read
+    from q, so every significant verdict has q < 0.05, and q >= p everywhere."""
+    trends = query(
+        demo["warehouse"],
+        "select partnership_code, period_start, dataset, category, p_value, q_value, verdict, "
+        "three_year_p_value, three_year_q_value, three_year_verdict from audit.trends",
+    )
+    assert "q_value" in trends.columns and trends["q_value"].notna().any()
+    for prefix in ("", "three_year_"):
+        p_col, q_col, v_col = f"{prefix}p_value", f"{prefix}q_value", f"{prefix}verdict"
+        assert (trends[p_col].isna() == trends[q_col].isna()).all()
+        tested = trends[trends[p_col].notna()]
+        assert (tested[q_col] >= tested[p_col] - 1e-15).all(), "q < p somewhere"
+        assert (tested[q_col] <= 1).all()
+        significant = trends[trends[v_col].str.startswith("significant")]
+        assert (significant[q_col] < ALPHA).all(), significant
+        assert (trends.loc[trends[q_col] < ALPHA, v_col].str.startswith("significant")).all()
+        for _, family in tested.groupby(["partnership_code", "period_start"]):
+            expected = benjamini_hochberg(list(family[p_col]))
+            for got, want in zip(family[q_col], expected, strict=True):
+                assert got == pytest.approx(want, rel=1e-9, abs=1e-300)
+    # the adjustment matters on the demo: some change significant on p alone does not survive
+    survives = trends[trends["p_value"] < ALPHA]
+    assert len(survives) and (survives["q_value"] >= ALPHA).any()
 
 
 def test_concentration_counts_lsoas_without_incidents(demo: dict) -> None:
@@ -355,3 +435,75 @@ def test_harm_and_comparisons_follow_the_seeds(demo: dict) -> None:
     assert got.groupby("partnership_code")["comparator_type"].value_counts().unstack().to_dict("list") == {
         "partnership": [4] * 5, "peer_group": [1] * 5, "region": [1] * 5
     }  # fmt: skip
+
+
+def test_area_ranks_only_for_datasets_placed_at_point_or_lsoa(demo: dict, demo_run: Path) -> None:
+    """Hotspots, persistence and concentration are made only for datasets placed at point (police.uk) or
+    LSOA level: the LSOA pattern of a count apportioned from wards or councils mirrors its weights."""
+    import yaml
+
+    plan = yaml.safe_load((demo_run / "plan.yaml").read_text())
+    kinds = {name: (spec.get("geography") or {}).get("type") for name, spec in plan["datasets"].items()}
+    placed = {"police_uk_street"} | {name for name, kind in kinds.items() if kind == "lsoa"}
+    apportioned = set(kinds) - placed
+    assert {"yot_first_time_entrants", "probation_caseload", "la_asb_reports"} <= apportioned
+    rated = set(query(demo["warehouse"], "select distinct dataset from audit.area_rates")["dataset"])
+    assert apportioned & rated, "the demo should deliver some apportioned dataset"
+    for mart in ("hotspots", "hotspot_persistence", "concentration"):
+        datasets = set(query(demo["warehouse"], f"select distinct dataset from audit.{mart}")["dataset"])  # noqa: S608
+        assert not datasets & apportioned, (mart, datasets & apportioned)
+        assert "police_uk_street" in datasets, mart
+    # the apportioned data stays in area_rates and area_monthly at the level it was delivered
+    for mart in ("area_rates", "area_monthly"):
+        datasets = set(query(demo["warehouse"], f"select distinct dataset from audit.{mart}")["dataset"])  # noqa: S608
+        assert apportioned & rated <= datasets, mart
+
+
+def test_repeat_share_is_marked_not_meaningful_on_snap_points(demo: dict) -> None:
+    got = query(
+        demo["warehouse"],
+        "select dataset, location_type, share_meaningful, share_at_repeat_locations from audit.repeat_locations",
+    )
+    police = got[got["dataset"] == "police_uk_street"]
+    assert len(police) and (police["location_type"] == "police.uk snap point").all()
+    assert not police["share_meaningful"].any()
+    # other datasets carry no locations: nothing to call meaningful either
+    assert not got.loc[got["share_at_repeat_locations"].isna(), "share_meaningful"].any()
+
+
+def _points(report: str) -> list[str]:
+    found = re.search(
+        r"<h3>Points for the strategic assessment</h3>\s*<ul class=\"points\">(.*?)</ul>", report, re.S
+    )
+    assert found is not None
+    items = re.findall(r"<li>(.*?)</li>", found.group(1), re.S)
+    return [re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", li))).strip() for li in items]
+
+
+def test_pack_points_name_only_changes_that_survive_the_false_discovery_rate(demo_run: Path) -> None:
+    """A point for the strategic assessment is a change with q < 0.05 between two complete years; a
+    change significant on p alone is not one, and the repeat share at police.uk snap points is not shown."""
+    packs = sorted((demo_run / "publish").glob("E*/v0001"))
+    assert packs
+    dropped = 0
+    for pack in packs:
+        report = (pack / "report.html").read_text()
+        points = _points(report)
+        trends = pd.read_csv(pack / "csv" / "trends.csv", encoding="utf-8-sig", dtype={"category": str})
+        year = trends["period_start"].max()
+        this = trends[trends["period_start"] == year]
+        change_points = [p for p in points if re.search(r"\((significant (increase|decrease))\)$", p)]
+        for point in change_points:
+            category = re.search(r" – (.*?): ", point).group(1)
+            verdict_word = re.search(r"\((significant (?:increase|decrease))\)$", point).group(1)
+            rows = this[(this["category"] == category) & (this["verdict"] == verdict_word)]
+            assert len(rows), (pack, point)
+            assert (pd.to_numeric(rows["q_value"], errors="coerce") < ALPHA).any(), (pack, point)
+            assert rows["incomplete_data"].isna().any(), (pack, point)
+        p = pd.to_numeric(this["p_value"], errors="coerce")
+        q = pd.to_numeric(this["q_value"], errors="coerce")
+        for _, row in this[(p < ALPHA) & (q >= ALPHA)].iterrows():
+            dropped += 1
+            assert not any(f" – {row['category']}: " in x and "significant" in x for x in change_points), row
+        assert "located incidents happened at places with two or more incidents" not in report
+    assert dropped, "the demo should have a change significant on p alone that the adjustment drops"

@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 from test_audit_marts import (
+    ALPHA,
     CITY_OF_LONDON,
     REAL_PFAS,
     counted_incidents,
+    pearson,
+    pooled_dispersion,
     query,
     read_geography,
     verdict,
@@ -83,21 +86,29 @@ def test_real_data_spot_figures(real: dict) -> None:
     assert caveat.months_covered == 5
     assert "Part year: 5 of 12 months" in caveat.caveat and "No population" in caveat.caveat
 
-    # City of London, 2019/20 against 2018/19: whole years, so the test applies
+    # City of London, 2019/20 against 2018/19: whole years, so the (quasi-Poisson) test applies
     city = records[records["csp"] == CITY_OF_LONDON]
     for category in ("All", "Theft from the person"):
         subset = city if category == "All" else city[city["category"] == category]
         n1, n2 = ((subset["audit_year"] == y).sum() for y in ("2018/19", "2019/20"))
-        p, word = verdict(int(n1), int(n2))
+        chi = []
+        for y in ("2018/19", "2019/20"):
+            months = sorted(city.loc[city["audit_year"] == y, "month"].unique())
+            monthly = subset[subset["audit_year"] == y].groupby("month").size().reindex(months, fill_value=0)
+            chi.append(pearson([float(x) for x in monthly]))
+        phi = pooled_dispersion(*chi)
+        p, word = verdict(int(n1), int(n2), phi)
         row = query(
             real["warehouse"],
-            "select p_value, verdict from audit.trends where dataset = 'police_uk_street' "
+            "select p_value, q_value, dispersion, verdict from audit.trends where dataset = 'police_uk_street' "
             "and partnership_code = ? and category = ? "
             "and audit_year = '2019/20'",
             [CITY_OF_LONDON, category],
         ).iloc[0]
-        assert row.verdict == word
+        assert row.dispersion == pytest.approx(phi, rel=1e-9)
         assert row.p_value == pytest.approx(p, rel=1e-6, abs=1e-12)
+        assert row.q_value >= row.p_value
+        assert row.verdict == (word if row.q_value < ALPHA else "no significant change")
 
     # concentration in the Welsh partnership, LSOAs without incidents included
     lsoas = geo.loc[geo["csp"] == welsh, "lsoa"]

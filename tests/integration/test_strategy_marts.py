@@ -187,8 +187,34 @@ def weighted_mean(parts: list[tuple[float, float | None]]) -> float:
     return sum(w * s for w, s in used) / total if total else 3.0
 
 
-def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.DataFrame) -> None:
+def point_or_lsoa_datasets(demo_run: Path) -> set[str]:
+    """Datasets placed at point or LSOA level, from the demo's data plan (police.uk is at snap points)."""
+    import yaml
+
+    plan = yaml.safe_load((demo_run / "plan.yaml").read_text())
+    return {"police_uk_street"} | {
+        name for name, spec in plan["datasets"].items() if (spec.get("geography") or {}).get("type") == "lsoa"
+    }
+
+
+def benjamini_hochberg(p: list[float]) -> list[float]:
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    q, running = [0.0] * m, 1.0
+    for rank in range(m, 0, -1):
+        running = min(running, p[order[rank - 1]] * m / rank)
+        q[order[rank - 1]] = min(1.0, running)
+    return q
+
+
+def test_priority_scores_recomputed(
+    demo_run: Path, strategy_warehouse: Path, survey_shares: pd.DataFrame
+) -> None:
     stats = pytest.importorskip("scipy.stats")
+    placed = point_or_lsoa_datasets(demo_run)
+    monthly_all = query(
+        strategy_warehouse, "select * from audit.area_monthly where area_type = 'partnership'"
+    )
     candidates = pd.read_csv(SEEDS / "priority_candidates.csv", dtype=str, keep_default_na=False)
     weights = pd.read_csv(SEEDS / "priority_weights.csv").set_index("factor")["weight"].to_dict()
     capacity = pd.read_csv(SEEDS / "partnership_capacity.csv", dtype={"capacity": int})
@@ -216,6 +242,17 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
             & rates["category"].map(lambda x, ps=patterns: any(like(p, x) for p in ps))
         ]
         cats = set(mine["category"])
+        monthly = (
+            monthly_all[(monthly_all["dataset"] == c.dataset) & monthly_all["category"].isin(cats)]
+            .groupby(["partnership_code", "audit_year", "month"])["incidents"]
+            .sum()
+        )
+
+        def chi(csp: str, year: str, monthly: pd.Series = monthly) -> tuple[float, int]:
+            x = monthly.loc[(csp, year)]
+            mean = x.mean()
+            return (float(((x - mean) ** 2).sum() / mean), len(x) - 1) if mean > 0 else (0.0, 0)
+
         part = mine[mine["area_type"] == "partnership"]
         yearly = part.groupby(["partnership_code", "audit_year"]).agg(
             incidents=("incidents", "sum"),
@@ -234,7 +271,7 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
         for (csp, year), y in yearly.iterrows():
             prev_year = f"{int(year[:4]) - 1}/{int(year[:4]) % 100:02d}"
             prev = yearly.loc[(csp, prev_year)] if (csp, prev_year) in yearly.index else None
-            verdict, pct = "insufficient data", None
+            verdict, pct, p = "insufficient data", None, None
             short = {(csp, c.dataset, year), (csp, c.dataset, prev_year)} & incomplete
             if prev is not None and short:
                 verdict = "incomplete data"
@@ -245,21 +282,17 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
                     if prev["incidents"]
                     else None
                 )
-                if n + n_prev >= 6:
-                    p = stats.binomtest(n, n + n_prev, 0.5).pvalue
-                    verdict = (
-                        "no significant change"
-                        if p >= 0.05
-                        else ("significant increase" if n > n_prev else "significant decrease")
-                    )
-            trend = {"significant increase": 4, "significant decrease": 2}.get(verdict, 3)
-            if verdict == "significant increase" and pct is not None and pct >= 20:
-                trend = 5
-            if verdict == "significant decrease" and pct is not None and pct <= -20:
-                trend = 1
+                (x1, d1), (x2, d2) = chi(csp, prev_year), chi(csp, year)
+                phi = max(1.0, (x1 + x2) / (d1 + d2)) if d1 + d2 else 1.0  # quasi-Poisson dispersion
+                e, e_prev = round(n / phi), round(n_prev / phi)
+                if e + e_prev >= 6:
+                    p = stats.binomtest(e, e + e_prev, 0.5).pvalue
+                    verdict = "significant increase" if n > n_prev else "significant decrease"  # until q says
             counts = lsoa.loc[(csp, year)].sort_values(ascending=False)
             top = math.ceil(0.1 * len(counts))
             concentration = counts.iloc[:top].sum() / counts.sum() if counts.sum() else None
+            if c.dataset not in placed:  # no LSOA concentration of counts apportioned from wards or councils
+                concentration = None
             harm_rate = (
                 1000 * h.loc[(csp, year), "w"] / h.loc[(csp, year), "pop"] if (csp, year) in h.index else None
             )
@@ -269,11 +302,26 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
                 share = shares.get((csp, year, concern), 0.0)
             rows.append({
                 "partnership_code": csp, "audit_year": year, "issue": c.issue,
-                "my_rate": 1000 * y["incidents"] / y["population"], "my_trend": trend,
+                "my_rate": 1000 * y["incidents"] / y["population"],
                 "my_concentration": concentration, "my_harm": harm_rate, "my_share": share,
-                "my_capacity": capacity.get((csp, c.issue), 3), "my_verdict": verdict,
+                "my_capacity": capacity.get((csp, c.issue), 3), "my_verdict": verdict, "my_p": p,
+                "my_pct": pct,
             })  # fmt: skip
     mine = pd.DataFrame(rows)
+    # verdicts from the Benjamini-Hochberg q across the partnership's issues of the year
+    mine["my_q"] = float("nan")
+    for _, family in mine[mine["my_p"].notna()].groupby(["partnership_code", "audit_year"]):
+        mine.loc[family.index, "my_q"] = benjamini_hochberg(list(family["my_p"]))
+    mine.loc[mine["my_q"] >= 0.05, "my_verdict"] = "no significant change"
+    mine.loc[mine["my_p"].notna() & mine["my_q"].isna(), "my_verdict"] = "no significant change"
+    mine["my_trend"] = [
+        5 if v == "significant increase" and pct is not None and not pd.isna(pct) and pct >= 20
+        else 4 if v == "significant increase"
+        else 1 if v == "significant decrease" and pct is not None and not pd.isna(pct) and pct <= -20
+        else 2 if v == "significant decrease"
+        else 3
+        for v, pct in zip(mine["my_verdict"], mine["my_pct"], strict=True)
+    ]  # fmt: skip
     for factor, name in (("rate", "volume"), ("concentration", "concentration"), ("harm", "harm"),
                          ("share", "public_concern")):  # fmt: skip
         mine[f"my_{name}_score"] = mine.groupby("audit_year")[f"my_{factor}"].transform(quintile)
@@ -300,7 +348,13 @@ def test_priority_scores_recomputed(strategy_warehouse: Path, survey_shares: pd.
     assert len(both) == len(DEMO_CSPS) * 3 * len(candidates)
     assert (both["rate_per_1000"] - both["my_rate"]).abs().max() < 1e-3
     assert (both["trend_score"] == both["my_trend"]).all()
-    assert (both["trend_verdict"] == both["my_verdict"]).all()
+    assert (both["trend_verdict"] == both["my_verdict"]).all(), both.loc[
+        both["trend_verdict"] != both["my_verdict"],
+        ["partnership_code", "audit_year", "issue", "trend_verdict", "p_value", "my_p", "my_q"],
+    ]
+    tested = both["my_p"].notna()
+    assert (both.loc[tested, "p_value"] - both.loc[tested, "my_p"]).abs().max() < 1e-9
+    assert both.loc[~tested, "p_value"].isna().all()
     assert (both["trend_verdict"] == "incomplete data").any()  # the demo's overdue council month
     assert (both["capacity"] == both["my_capacity"]).all()
     for factor in ("volume", "concentration", "harm", "public_concern"):

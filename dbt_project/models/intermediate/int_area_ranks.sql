@@ -6,7 +6,9 @@
     and its rank (ties share a rank) is within that size, so areas tied at the boundary are all
     in. position breaks ties by area code; it is used only to sum the largest counts.
     incomplete_data names the agencies and months of the partnership's year with no accepted
-    delivery (int_incomplete_years): the areas they serve are short, so their ranks may be wrong. -#}
+    delivery (int_incomplete_years): the areas they serve are short, so their ranks may be wrong.
+    Only datasets placed at point or LSOA level in the partnership are ranked (int_dataset_placement):
+    an apportioned count's areas only mirror the weights it was spread with. -#}
 with ranked as (
     select
         r.*,
@@ -17,6 +19,8 @@ with ranked as (
         {{ exact_sum('r.incidents', "over w") }} as partnership_incidents,
         i.incomplete_data
     from {{ ref('area_rates') }} as r
+    inner join {{ ref('int_dataset_placement') }} as d
+        on d.partnership_code = r.partnership_code and d.dataset = r.dataset and d.placed_at_point_or_lsoa
     left join {{ ref('int_incomplete_years') }} as i
         on i.partnership_code = r.partnership_code and i.dataset = r.dataset and i.period_start = r.period_start
     where r.area_type in ('lsoa', 'ward')

@@ -5,7 +5,11 @@
     stands for a street segment or a group of premises rather than one address, so repeats are
     repeat places, not necessarily repeat addresses. Incidents without a location key (apportioned
     counts, records without coordinates) are left out of the share and counted in
-    incidents_without_location. -#}
+    incidents_without_location. On police.uk snap points the share is not meaningful: a snap point
+    stands for a whole street segment or group of premises and gathers every record near it, so
+    nearly every incident is at a "repeat" point whatever the pattern of repeat victimisation;
+    location_type names the kind of location and share_meaningful is false there (the columns stay
+    for the public contract; the pack does not present the share as a finding). -#}
 with fact as (
     select
         partnership_code,
@@ -65,7 +69,12 @@ select
     cast(coalesce(y.incidents_at_repeat_locations, 0) as double) as incidents_at_repeat_locations,
     cast(round(y.incidents_at_repeat_locations / nullif(y.located_incidents, 0), 4) as double)
         as share_at_repeat_locations,
-    cast(y.most_incidents_at_one_location as double) as most_incidents_at_one_location
+    cast(y.most_incidents_at_one_location as double) as most_incidents_at_one_location,
+    case
+        when r.dataset = 'police_uk_street' then 'police.uk snap point'
+        when y.locations > 0 then 'location key'
+    end as location_type,
+    coalesce(r.dataset <> 'police_uk_street' and y.locations > 0, false) as share_meaningful
 from {{ ref('area_rates') }} as r
 left join per_year as y
     on

@@ -1,5 +1,8 @@
-{#- Year-on-year and three-year change per partnership, dataset and category, with the exact
-    conditional binomial test of macros/audit_statistics.sql. Two years are compared only when
+{#- Year-on-year and three-year change per partnership, dataset and category, with the
+    quasi-Poisson test of macros/audit_statistics.sql: the exact conditional binomial test on counts
+    divided by the dispersion of the two years' monthly series (pooled Pearson chi-square / df,
+    floored at 1), and a Benjamini-Hochberg q-value across the tests of one partnership's audit year
+    (its pack); verdicts are read from q. Two years are compared only when
     they cover the same number of months (the population denominator is the same for every year,
     so equal months mean equal exposure); otherwise the verdict is 'insufficient data'.
     Apportioned (fractional) counts are rounded to whole incidents for the test only. A year with a
@@ -15,13 +18,51 @@ with yearly as (
     where area_type = 'partnership'
 ),
 
+period_means as (
+    select
+        partnership_code, dataset, category, period_start,
+        count(*) as periods,
+        {{ exact_sum('incidents') }} / count(*) as period_mean
+    from {{ ref('area_monthly') }}
+    where area_type = 'partnership'
+    group by partnership_code, dataset, category, period_start
+),
+
+-- Pearson chi-square of the year's period counts about their mean, and its degrees of freedom
+dispersion as (
+    select
+        m.partnership_code, m.dataset, m.category, m.period_start,
+        case
+            when any_value(p.period_mean) > 0
+                then sum((m.incidents - p.period_mean) ^ 2) / any_value(p.period_mean)
+        end as chi_square,
+        case when any_value(p.period_mean) > 0 then any_value(p.periods) - 1 end as chi_square_df
+    from {{ ref('area_monthly') }} as m
+    inner join period_means as p
+        on
+            p.partnership_code = m.partnership_code
+            and p.dataset = m.dataset
+            and p.category = m.category
+            and p.period_start = m.period_start
+    where m.area_type = 'partnership'
+    group by m.partnership_code, m.dataset, m.category, m.period_start
+),
+
 yearly_marked as (
     select
         y.*,
-        i.incomplete_data
+        i.incomplete_data,
+        d.chi_square,
+        d.chi_square_df
     from yearly as y
     left join {{ ref('int_incomplete_years') }} as i
         on y.partnership_code = i.partnership_code and y.dataset = i.dataset and y.period_start = i.period_start
+    left join dispersion as d
+        on
+            d.partnership_code = y.partnership_code
+            and d.dataset = y.dataset
+            and d.category = y.category
+            and d.period_start = y.period_start
 ),
 
 paired as (
@@ -39,6 +80,10 @@ paired as (
         base.months_covered as base_months_covered,
         base.months_covered = y.months_covered
         and y.incomplete_data is null and base.incomplete_data is null as base_comparable,
+        {{ pooled_dispersion('prev.chi_square', 'prev.chi_square_df', 'y.chi_square', 'y.chi_square_df') }}
+            as dispersion,
+        {{ pooled_dispersion('base.chi_square', 'base.chi_square_df', 'y.chi_square', 'y.chi_square_df') }}
+            as three_year_dispersion,
         cast(round(y.incidents) as bigint) as n,
         cast(round(prev.incidents) as bigint) as n_prev,
         cast(round(base.incidents) as bigint) as n_base
@@ -57,12 +102,43 @@ paired as (
             and base.period_start = cast(y.period_start - interval 2 year as date)
 ),
 
+scaled as (
+    select
+        *,
+        {{ effective_count('n', 'dispersion') }} as n_eff,
+        {{ effective_count('n_prev', 'dispersion') }} as n_prev_eff,
+        {{ effective_count('n', 'three_year_dispersion') }} as n_eff_3,
+        {{ effective_count('n_base', 'three_year_dispersion') }} as n_base_eff
+    from paired
+),
+
 tested as (
     select
         *,
-        {{ change_test_p_value('n_prev', 'n', 'coalesce(previous_comparable, false)') }} as p_value,
-        {{ change_test_p_value('n_base', 'n', 'coalesce(base_comparable, false)') }} as three_year_p_value
-    from paired
+        cast({{ change_test_p_value('n_prev_eff', 'n_eff', 'coalesce(previous_comparable, false)') }} as double)
+            as p_value,
+        cast({{ change_test_p_value('n_base_eff', 'n_eff_3', 'coalesce(base_comparable, false)') }} as double)
+            as three_year_p_value
+    from scaled
+),
+
+-- Benjamini-Hochberg across one partnership's tests of one audit year (the tests in its pack)
+{%- set family = 'partnership_code, period_start' %}
+{%- set tie = "dataset || '|' || category" %}
+adjusted_raw as (
+    select
+        *,
+        {{ bh_raw('p_value', family, tie) }} as q_raw,
+        {{ bh_raw('three_year_p_value', family, tie) }} as three_year_q_raw
+    from tested
+),
+
+adjusted as (
+    select
+        *,
+        {{ bh_q('q_raw', 'p_value', family, tie) }} as q_value,
+        {{ bh_q('three_year_q_raw', 'three_year_p_value', family, tie) }} as three_year_q_value
+    from adjusted_raw
 )
 
 select
@@ -87,7 +163,7 @@ select
     case
         when previous_audit_year is not null and coalesce(incomplete_data, previous_incomplete_data) is not null
             then 'incomplete data'
-        else {{ change_test_verdict('n_prev', 'n', 'p_value') }}
+        else {{ change_test_verdict('n_prev', 'n', 'q_value') }}
     end as verdict,
     base_audit_year as three_year_base_audit_year,
     base_months_covered as three_year_base_months_covered,
@@ -101,7 +177,7 @@ select
     case
         when base_audit_year is not null and coalesce(incomplete_data, base_incomplete_data) is not null
             then 'incomplete data'
-        else {{ change_test_verdict('n_base', 'n', 'three_year_p_value') }}
+        else {{ change_test_verdict('n_base', 'n', 'three_year_q_value') }}
     end as three_year_verdict,
     nullif(concat_ws(
         '; ',
@@ -113,6 +189,10 @@ select
             when base_incomplete_data is not null and base_audit_year is distinct from previous_audit_year
                 then base_audit_year || ': ' || base_incomplete_data
         end
-    ), '') as incomplete_data
-from tested
+    ), '') as incomplete_data,
+    cast(q_value as double) as q_value,
+    cast(case when previous_comparable then dispersion end as double) as dispersion,
+    cast(three_year_q_value as double) as three_year_q_value,
+    cast(case when base_comparable then three_year_dispersion end as double) as three_year_dispersion
+from adjusted
 order by partnership_code, dataset, category, period_start

@@ -336,6 +336,10 @@ def _summary(
             (trends["period_start"] == year)
             & trends["verdict"].isin(["significant increase", "significant decrease"])
         ]
+        if "q_value" in moved:
+            # a point for the assessment is a change that survives the false-discovery-rate adjustment across
+            # the pack (q < 0.05; the verdicts say so already), never one on p alone
+            moved = moved[pd.to_numeric(moved["q_value"], errors="coerce") < 0.05]
         if "incomplete_data" in moved:
             # a finding is a significant change between two complete years: never one to or from an incomplete
             # year (its verdict says so already; a gap in the three-year base alone leaves the change a finding)
@@ -477,12 +481,15 @@ def _changes(
     t["_order"] = (t["dataset"] != POLICE).astype(int)
     t = t.sort_values(["_order", "dataset", "category"])
     rows = [[fmt.text(_label(r["dataset"], labels)), fmt.text(r["category"]), fmt.count(r, "previous_year_incidents"),
-             fmt.count(r), fmt.pct(r, "pct_change"), fmt.p_value(r), fmt.verdict(r), fmt.verdict(r, "three_year_verdict")]
+             fmt.count(r), fmt.pct(r, "pct_change"), fmt.p_value(r), fmt.p_value(r, "q_value"), fmt.verdict(r),
+             fmt.verdict(r, "three_year_verdict")]
             for _, r in t.iterrows()]  # fmt: skip
     counts = t["verdict"].value_counts().to_dict()
     return {
-        "table": Table(["Dataset", "Category", "Previous year", "This year", "Change", "p-value", "Verdict", "Over three years"],
-                       rows, f"Year-on-year change, {_year_label(tables, year)}", {2, 3, 4, 5}, "trends"),
+        "table": Table(["Dataset", "Category", "Previous year", "This year", "Change", "p-value", "q-value", "Verdict",
+                        "Over three years"],
+                       rows, f"Year-on-year change, {_year_label(tables, year)} (verdicts from q: quasi-Poisson test, "
+                       "false discovery rate across the pack)", {2, 3, 4, 5, 6}, "trends"),
         "counts": counts,
     }  # fmt: skip
 
@@ -538,7 +545,11 @@ def _hotspots(
         out["concentration"] = _row(concentration, dataset=POLICE, category="All", period_start=year)
     repeat = tables.get("repeat_locations", pd.DataFrame())
     if len(repeat):
-        out["repeat"] = _row(repeat, dataset=POLICE, category="All", period_start=year)
+        row = _row(repeat, dataset=POLICE, category="All", period_start=year)
+        # the share at repeat police.uk snap points is no finding (a snap point stands for a street segment:
+        # nearly every incident is at a "repeat" point); shown only where the mart marks it meaningful
+        if row is not None and bool(row.get("share_meaningful", False)) is True:
+            out["repeat"] = row
     out["persistent"] = len(every)
     return out
 

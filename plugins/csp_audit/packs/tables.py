@@ -120,8 +120,15 @@ def cube_spec(terms: dict[str, Terms]) -> TableSpec:
 
 def table_specs(terms: dict[str, Terms]) -> dict[str, TableSpec]:
     """The disclosure spec of every published table (build and tests use the same ones)."""
-    yoy = ("change", "pct_change", "p_value", "verdict")
-    three_cols = ("three_year_change", "three_year_pct_change", "three_year_p_value", "three_year_verdict")
+    yoy = ("change", "pct_change", "p_value", "verdict", "q_value", "dispersion")
+    three_cols = (
+        "three_year_change",
+        "three_year_pct_change",
+        "three_year_p_value",
+        "three_year_verdict",
+        "three_year_q_value",
+        "three_year_dispersion",
+    )
     shares = ("share_exact", "share_apportioned", "share_apportioned_across_boundaries", "share_unlocated")
     return {
         "area_rates": _spec(
@@ -497,8 +504,10 @@ def published_tables(
         add(_persistence(marts["hotspot_persistence"], area_rates, cube, terms))
     if "repeat_locations" in marts:
         add(_open_only("repeat_locations", marts["repeat_locations"], terms,
-                       "Repeat locations", "Share of incidents at places with two or more incidents "
-                       "(open data only: controlled datasets carry no locations)."))  # fmt: skip
+                       "Repeat locations", "Incidents at places with two or more incidents (open data only: "
+                       "controlled datasets carry no locations). Not meaningful on police.uk snap points "
+                       "(share_meaningful false): a snap point stands for a street segment, so nearly "
+                       "every incident is at a 'repeat' point."))  # fmt: skip
     if "harm" in marts:
         add(_open_only("harm", marts["harm"], terms, "Harm (crime severity)",
                        "Crime severity: incidents weighted by the ONS Crime Severity Score (police.uk)."))  # fmt: skip
@@ -615,9 +624,12 @@ def _region_rates(cube: Cube, terms: dict[str, Terms]) -> Published:
                      "region as a whole (the permitted comparators).", out, spec, partnership_column=None)  # fmt: skip
 
 
-def c_test(n1: float, n2: float) -> tuple[float | None, str]:
-    """The marts' exact conditional binomial test (see audit.trends) on whole counts."""
-    a, b = int(round(n1)), int(round(n2))
+def c_test(n1: float, n2: float, dispersion: float = 1.0) -> tuple[float | None, str]:
+    """The marts' quasi-Poisson test (see audit.trends): the exact conditional binomial test on the
+    counts divided by the dispersion (floored at 1), rounded to whole counts. The verdict is that of
+    the p-value alone; the pack's verdicts are read from the Benjamini-Hochberg q (bh_q_values)."""
+    d = 1.0 if dispersion is None or not np.isfinite(dispersion) else max(1.0, float(dispersion))
+    a, b = int(round(n1 / d)), int(round(n2 / d))
     n = a + b
     if n < 6:
         return None, "insufficient data"
@@ -627,6 +639,28 @@ def c_test(n1: float, n2: float) -> tuple[float | None, str]:
     if p < 0.05:
         return p, "significant increase" if b > a else "significant decrease"
     return p, "no significant change"
+
+
+def bh_q_values(p: pd.Series) -> pd.Series:
+    """Benjamini-Hochberg adjusted p-values of one family (null p stays null), as audit.trends.q_value."""
+    valid = p.dropna().astype(float)
+    m = len(valid)
+    if not m:
+        return pd.Series(np.nan, index=p.index, dtype=float)
+    order = np.argsort(valid.to_numpy(), kind="stable")
+    ranked = valid.to_numpy()[order] * m / np.arange(1, m + 1)
+    q_sorted = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
+    q = np.empty(m)
+    q[order] = q_sorted
+    return pd.Series(q, index=valid.index).reindex(p.index)
+
+
+def _verdict_from_q(q: float, n1: float, n2: float, verdict: str) -> str:
+    if verdict in ("incomplete data", "insufficient data") or pd.isna(q):
+        return verdict
+    if q < 0.05:
+        return "significant increase" if n2 > n1 else "significant decrease"
+    return "no significant change"
 
 
 def _trends(trends: pd.DataFrame, cube: Cube, terms: dict[str, Terms]) -> Published:
@@ -649,14 +683,35 @@ def _trends(trends: pd.DataFrame, cube: Cube, terms: dict[str, Terms]) -> Publis
             pct = np.where(then > 0, np.round(100 * (now - then) / then, 1), np.nan)
         frame[f"{prefix}change"] = np.where(redo, np.round(now - then, 1), frame[f"{prefix}change"])
         frame[f"{prefix}pct_change"] = np.where(redo, pct, frame[f"{prefix}pct_change"])
-        for i in np.flatnonzero(redo & rounded):  # the test on rounded counts, never on the unrounded ones
-            p, verdict = c_test(then[i], now[i])
+        redone = np.flatnonzero(redo & rounded)
+        disp = (
+            frame[f"{prefix}dispersion"]
+            if f"{prefix}dispersion" in frame
+            else pd.Series(1.0, index=frame.index)
+        )
+        for i in redone:  # the test on rounded counts, never on the unrounded ones
+            p, verdict = c_test(then[i], now[i], disp.iloc[i])
             frame.loc[i, f"{prefix}p_value"] = p
             frame.loc[i, f"{prefix}verdict"] = verdict
+        if len(redone) and f"{prefix}q_value" in frame:
+            # a p-value changed: the false-discovery-rate adjustment of its partnership's year is redone
+            # over the published p-values, and every verdict of that year read from the new q
+            families = frame.iloc[redone][["partnership_code", "period_start"]].drop_duplicates()
+            for _, fam in families.iterrows():
+                rows = (frame["partnership_code"] == fam["partnership_code"]) & (
+                    frame["period_start"] == fam["period_start"]
+                )
+                q = bh_q_values(frame.loc[rows, f"{prefix}p_value"])
+                frame.loc[rows, f"{prefix}q_value"] = q
+                for j in frame.index[rows]:
+                    frame.loc[j, f"{prefix}verdict"] = _verdict_from_q(
+                        q[j], then[j], now[j], frame.loc[j, f"{prefix}verdict"]
+                    )
     spec = table_specs(terms)["trends"]
     out = _finish("trends", frame, spec, spec.counts)
     return Published("trends", "Changes and significance",
-                     "Year-on-year and three-year change with an exact test of whether it is real.", out, spec)  # fmt: skip
+                     "Year-on-year and three-year change with a test of whether it is real (quasi-Poisson, "
+                     "false discovery rate controlled across the pack: q-value).", out, spec)  # fmt: skip
 
 
 def _seasonality(seasonality: pd.DataFrame, cube: Cube, terms: dict[str, Terms]) -> Published:

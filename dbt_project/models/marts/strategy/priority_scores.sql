@@ -2,7 +2,10 @@
     priority_candidates). Six factors, each scored 1-5:
       volume          quintile band of rate_per_1000 among the region's partnership x issue rows of the year
       trend           fixed bands: significant rise of 20% or more 5, other significant rise 4, no significant
-                      change or too little data 3, significant fall 2, significant fall of 20% or more 1
+                      change or too little data 3, significant fall 2, significant fall of 20% or more 1;
+                      the test is that of trends (quasi-Poisson, dispersion from the issue's monthly
+                      counts) and significant means a Benjamini-Hochberg q < 0.05 across the
+                      partnership's issues of the year
       concentration   quintile band of share_in_top_10_percent (same pool as volume)
       harm            quintile band of severity-weighted incidents per 1,000 (police.uk issues only)
       public_concern  quintile band of the share of survey respondents naming the issue's concern
@@ -83,13 +86,49 @@ yearly as (
     group by r.partnership_code, r.period_start, m.issue
 ),
 
+issue_periods as (
+    select r.partnership_code, r.period_start, m.issue, r."month", {{ exact_sum('r.incidents') }} as incidents
+    from matched as m
+    inner join {{ ref('area_monthly') }} as r
+        on
+            r.dataset = m.dataset
+            and r.category = m.category
+            and r.area_type = 'partnership'
+    group by r.partnership_code, r.period_start, m.issue, r."month"
+),
+
+period_means as (
+    select partnership_code, period_start, issue, count(*) as periods, avg(incidents) as period_mean
+    from issue_periods
+    group by partnership_code, period_start, issue
+),
+
+-- Pearson chi-square of the issue's period counts about the year's mean (the dispersion of trends)
+dispersion as (
+    select
+        q.partnership_code, q.period_start, q.issue,
+        case
+            when any_value(p.period_mean) > 0
+                then sum((q.incidents - p.period_mean) ^ 2) / any_value(p.period_mean)
+        end as chi_square,
+        case when any_value(p.period_mean) > 0 then any_value(p.periods) - 1 end as chi_square_df
+    from issue_periods as q
+    inner join period_means as p
+        on p.partnership_code = q.partnership_code and p.period_start = q.period_start and p.issue = q.issue
+    group by q.partnership_code, q.period_start, q.issue
+),
+
 yearly_marked as (
     select
         y.*,
-        i.incomplete_data
+        i.incomplete_data,
+        d.chi_square,
+        d.chi_square_df
     from yearly as y
     left join {{ ref('int_incomplete_years') }} as i
         on i.partnership_code = y.partnership_code and i.dataset = y.dataset and i.period_start = y.period_start
+    left join dispersion as d
+        on d.partnership_code = y.partnership_code and d.period_start = y.period_start and d.issue = y.issue
 ),
 
 paired as (
@@ -100,6 +139,8 @@ paired as (
         p.incidents as previous_year_incidents,
         p.months_covered = y.months_covered
         and y.incomplete_data is null and p.incomplete_data is null as previous_comparable,
+        {{ pooled_dispersion('p.chi_square', 'p.chi_square_df', 'y.chi_square', 'y.chi_square_df') }}
+            as dispersion,
         cast(round(y.incidents) as bigint) as n,
         cast(round(p.incidents) as bigint) as n_prev
     from yearly_marked as y
@@ -110,11 +151,25 @@ paired as (
             and p.period_start = cast(y.period_start - interval 1 year as date)
 ),
 
-trended as (
+tested as (
     select
         *,
-        {{ change_test_p_value('n_prev', 'n', 'coalesce(previous_comparable, false)') }} as p_value
+        cast({{ change_test_p_value(
+            effective_count('n_prev', 'dispersion'), effective_count('n', 'dispersion'),
+            'coalesce(previous_comparable, false)'
+        ) }} as double) as p_value
     from paired
+),
+
+-- Benjamini-Hochberg across the partnership's issues of the year
+trended_raw as (
+    select *, {{ bh_raw('p_value', 'partnership_code, period_start', 'issue') }} as q_raw
+    from tested
+),
+
+trended as (
+    select *, {{ bh_q('q_raw', 'p_value', 'partnership_code, period_start', 'issue') }} as q_value
+    from trended_raw
 ),
 
 lsoa_counts as (
@@ -125,6 +180,9 @@ lsoa_counts as (
             r.dataset = m.dataset
             and r.category = m.category
             and r.area_type = 'lsoa'
+    -- LSOA concentration only where the data are placed at point or LSOA level
+    inner join {{ ref('int_dataset_placement') }} as d
+        on d.partnership_code = r.partnership_code and d.dataset = r.dataset and d.placed_at_point_or_lsoa
     group by r.partnership_code, r.period_start, m.issue, r.area_code
 ),
 
@@ -189,7 +247,7 @@ factors as (
                 t.previous_audit_year is not null
                 and coalesce(t.incomplete_data, t.previous_incomplete_data) is not null
                 then 'incomplete data'
-            else {{ change_test_verdict('t.n_prev', 't.n', 't.p_value') }}
+            else {{ change_test_verdict('t.n_prev', 't.n', 't.q_value') }}
         end as trend_verdict,
         nullif(concat_ws(
             '; ',
