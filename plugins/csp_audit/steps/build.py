@@ -149,25 +149,27 @@ def build_marts(plan_file: str, warehouse_file: str) -> dict[str, Any]:
     ):  # the raw layer of this version (a warehouse of an earlier one is brought up)
         pass
     with building_copy(path) as work:  # swapped in only if every step below passes
+        progress("dbt: building staging and intermediate models with their tests")
         first = dbt_build(
             work,
             variables,
             select="path:models/staging path:models/intermediate",
             indirect_selection="cautious",
             target=target_dir(path),
-            label="dbt: staging and intermediate models with their tests",
+            label="dbt staging and intermediate",
         )
         gate = gate_fact(str(work))
         progress(
             "fact gate: harmonised fact passed"
             + (f" with warnings: {', '.join(w.rule for w in gate.warnings)}" if gate.warnings else "")
         )
+        progress("dbt: building the audit marts with their tests")
         second = dbt_build(
             work,
             variables,
             select="path:models/marts path:seeds",
             target=target_dir(path),
-            label="dbt: audit marts with their tests",
+            label="dbt audit marts",
         )
     passed, warned = first.passed + second.passed, first.warned + second.warned
     progress(
