@@ -1,14 +1,17 @@
-"""Child process of the benchmark: run ONE pipeline step, the function its DAG task calls, and report.
+"""Child process of the benchmark: run pipeline steps, the functions the DAG tasks call, and report.
 
-    python bench/stages.py STEP[,STEP...] --region R --warehouse W --files FILES.json --out OUT.json
-    python bench/stages.py dagbag --out OUT.json [--plan PLAN.yaml]
+    python bench/stages.py STEP[:DATASET][,STEP[:DATASET]...] (--plan P | --region R) --warehouse W \
+        --files-dir DIR [--as-of YYYY-MM-DD] --out OUT.json
+    python bench/stages.py dagbag --out OUT.json [--plan PLAN.yaml] [--region REGION.yaml]
 
-Steps (DAG order): geography, discover, validate, load, dbt, summary: the functions of
-``csp_audit.steps`` the ingest DAG of ``--dataset`` (default police_uk_street) and the audit build call,
-for the plan or region given (a region alone is its one-dataset plan). Arguments are passed by parameter
-name (``plan_file``, ``warehouse_file``, ``dataset_id``, ``files``), the way the DAG task does, so a change
-to a step's signature does not break the benchmark. ``discover`` writes the file list it returns to
-``--files`` for the later steps (in the DAG it travels by XCom).
+Ingest steps (one dataset each, as in its ``csp_audit_ingest__<dataset>`` DAG): ``discover``,
+``validate``, ``load``; ``:DATASET`` names the dataset (default police_uk_street). Build steps (the
+``csp_audit_build`` DAG): ``geography``, ``arrival_board``, ``dbt``, ``targets``, ``summary``. Each is
+the function of ``csp_audit.steps`` its task calls, for the plan given (a region alone is its
+one-dataset plan). Arguments are passed by parameter name (``plan_file``, ``warehouse_file``,
+``dataset_id``, ``files``, ``as_of``), the way the DAG task does, so a change to a step's signature does
+not break the benchmark. ``discover`` writes the file list it returns to ``<files-dir>/<dataset>.json``
+for the later steps (in the DAG it travels by XCom).
 
 The benchmark runs each step in its own process so that its peak memory (the parent reads it with
 ``wait4``) is the step's own, and nothing warmed up by an earlier step (imports, caches) flatters a
@@ -33,13 +36,27 @@ from typing import Any
 STARTED = time.perf_counter()
 
 STEPS: dict[str, tuple[str, str]] = {
-    "geography": ("csp_audit.steps.build", "prepare_geography"),
     "discover": ("csp_audit.steps.ingest", "discover"),
     "validate": ("csp_audit.steps.ingest", "validate"),
     "load": ("csp_audit.steps.ingest", "load"),
+    "geography": ("csp_audit.steps.build", "prepare_geography"),
+    "arrival_board": ("csp_audit.steps.build", "arrival_board"),
     "dbt": ("csp_audit.steps.build", "build_marts"),
+    "targets": ("csp_audit.steps.build", "target_progress"),
     "summary": ("csp_audit.steps.build", "summarise"),
 }
+INGEST = ("discover", "validate", "load")
+DEFAULT_DATASET = "police_uk_street"
+
+
+def parse_item(item: str) -> tuple[str, str | None]:
+    """``validate:fire_incidents`` -> (``validate``, ``fire_incidents``); a build step has no dataset."""
+    step, _, dataset = item.partition(":")
+    if step in INGEST:
+        return step, dataset or DEFAULT_DATASET
+    if dataset:
+        raise ValueError(f"{step} is a build step: it takes no dataset ({item!r})")
+    return step, None
 
 
 def _peak_mb() -> dict[str, float]:
@@ -57,7 +74,7 @@ def _summary(value: Any) -> Any:
     return value
 
 
-def run_step(args: argparse.Namespace, step: str) -> dict[str, Any]:
+def run_step(args: argparse.Namespace, step: str, dataset: str | None) -> dict[str, Any]:
     import importlib
 
     module_name, function_name = STEPS[step]
@@ -65,9 +82,9 @@ def run_step(args: argparse.Namespace, step: str) -> dict[str, Any]:
     module = importlib.import_module(module_name)
     import_s = time.perf_counter() - t
     function = getattr(module, function_name)
-    files_path = Path(args.files) if args.files else None
+    files_path = Path(args.files_dir) / f"{dataset}.json" if args.files_dir and dataset else None
     available: dict[str, Any] = {"plan_file": args.plan or args.region, "warehouse_file": args.warehouse,
-                                 "dataset_id": args.dataset}  # fmt: skip
+                                 "dataset_id": dataset, "as_of": args.as_of}  # fmt: skip
     target = inspect.unwrap(function)
     kwargs = {}
     for name, param in inspect.signature(target).parameters.items():
@@ -92,6 +109,7 @@ def run_step(args: argparse.Namespace, step: str) -> dict[str, Any]:
         profiler.disable()
         _write_profile(profiler, Path(args.profile))
     if step == "discover" and files_path:
+        files_path.parent.mkdir(parents=True, exist_ok=True)
         files_path.write_text(json.dumps(value))
     return {
         "function": f"{module_name}.{function_name}",
@@ -149,12 +167,15 @@ def run_dagbag(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", help=f"dagbag, or one or more of {','.join(STEPS)} separated by commas")
+    parser.add_argument(
+        "step",
+        help=f"dagbag, or one or more of {','.join(STEPS)} (ingest steps as STEP:DATASET), comma-separated",
+    )
     parser.add_argument("--region")
     parser.add_argument("--warehouse")
-    parser.add_argument("--files", help="JSON list of discovered files (written by discover)")
+    parser.add_argument("--files-dir", help="folder of <dataset>.json file lists (written by discover)")
     parser.add_argument("--plan", help="the data plan (steps: instead of --region; dagbag: CSP_AUDIT_PLAN)")
-    parser.add_argument("--dataset", default="police_uk_street", help="the dataset the ingest steps take")
+    parser.add_argument("--as-of", help="YYYY-MM-DD the arrival board judges due dates on")
     parser.add_argument("--profile", help="write a cProfile report of the step's call to this path")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -164,20 +185,20 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             report = {"error": " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]}
     else:
-        steps = args.step.split(",")
-        unknown = [s for s in steps if s not in STEPS]
+        items = args.step.split(",")
+        unknown = [i for i in items if i.partition(":")[0] not in STEPS]
         if unknown:
             parser.error(f"unknown steps {unknown}")
         report = {"steps": {}}
-        for step in steps:
+        for item in items:
             try:
-                entry = run_step(args, step)
+                entry = run_step(args, *parse_item(item))
             except Exception as exc:  # reported to the parent, which records it and stops the sequence
                 entry = {"error": " ".join(f"{type(exc).__name__}: {exc}".split())[:1000],
                          "traceback": traceback.format_exc()[-4000:]}  # fmt: skip
             rss = _peak_mb()
             entry["rss_mb"] = max(rss.values())
-            report["steps"][step] = entry
+            report["steps"][item] = entry
             Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
             if "error" in entry:
                 break

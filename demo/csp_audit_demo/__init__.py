@@ -8,7 +8,8 @@ Not part of the runtime package (a deployment does not ship it): ``make venv`` i
 - :mod:`~csp_audit_demo.plan`: its data plan (16 agencies, 8 datasets);
 - :mod:`~csp_audit_demo.agencies`: every other agency's deliveries, with planted defects;
 - :mod:`~csp_audit_demo.targets`: SMART target registers per partnership;
-- :mod:`~csp_audit_demo.national`: the national-scale region of the benchmark.
+- :mod:`~csp_audit_demo.national`: the national-scale region of the benchmark;
+- :mod:`~csp_audit_demo.national_plan`: its data plan and every agency's deliveries at national scale.
 """
 
 from __future__ import annotations

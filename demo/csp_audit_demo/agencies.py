@@ -327,33 +327,63 @@ def generate_agency_deliveries(
     _write_lookups(region_dir, region)
     landing = region_dir / LANDING_DIR
     out = _Output(landing, seed)
+    datasets = agency_datasets(plan)
+    planned = planned_periods(datasets, first, months)
+    targets = _choose_defects(seed, plan, planned, first)
+    for ds in datasets:
+        for agency in ds.agencies:
+            _clear_previous(landing, ds, agency)
+    write_deliveries(out, region, plan, datasets, planned, targets, scale)
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / DEFECTS_FILE).write_text(
+        json.dumps(out.defects, indent=2, ensure_ascii=False) + "\n", encoding="utf-8", newline="\n"
+    )
+    add_apportionment(region_dir / "region.yaml")
+    return dict(out.rows)
+
+
+def _is_police(plan: DataPlan, ds: Dataset) -> bool:
+    return all(plan.agencies[a].type == "police" for a in ds.agencies)
+
+
+def agency_datasets(plan: DataPlan) -> list[Dataset]:
+    """The plan's datasets this module generates (every one but police.uk), in plan order."""
     datasets = [
         ds for ds in plan.datasets.values() if ds.id != "police_uk_street" and not _is_police(plan, ds)
     ]
     unknown = sorted(ds.id for ds in datasets if ds.id not in _BUILDERS)
     if unknown:
         raise ValueError(f"no demo generator for dataset(s) {', '.join(unknown)} of {plan.source}")
+    return datasets
+
+
+def planned_periods(datasets: list[Dataset], first: Month, months: int) -> dict[str, list[Period]]:
+    """Per dataset, its periods across ``months`` months from ``first`` that have ended by the last one."""
     last = first.plus(months - 1)
-    planned = {ds.id: _periods(ds, first, months, last) for ds in datasets}
-    targets = _choose_defects(seed, plan, planned, first)
+    return {ds.id: _periods(ds, first, months, last) for ds in datasets}
+
+
+def write_deliveries(
+    out: _Output,
+    region: _Region,
+    plan: DataPlan,
+    datasets: list[Dataset],
+    planned: dict[str, list[Period]],
+    targets: _Targets,
+    scale: float,
+) -> None:
+    """Draw and write every delivery of these datasets by the plan's agencies, planting the targeted defects.
+
+    Each (dataset, agency, period) draws from its own stream, so a delivery's rows do not depend on which
+    other agencies or periods are generated beside it (the national benchmark writes one force at a time).
+    """
     for ds in datasets:
         for agency in ds.agencies:
-            _clear_previous(landing, ds, agency)
             for period in planned[ds.id]:
-                rng = _rng(seed, ds.id, agency, period.key)
-                frame = _BUILDERS[ds.id](_Job(region, plan, ds, agency, period, rng, scale, seed))
+                rng = _rng(out.seed, ds.id, agency, period.key)
+                frame = _BUILDERS[ds.id](_Job(region, plan, ds, agency, period, rng, scale, out.seed))
                 _deliver(out, _Delivery(ds, agency, period, frame), targets, rng, region)
         out.rows.setdefault(ds.id, 0)
-    landing.mkdir(parents=True, exist_ok=True)
-    (landing / DEFECTS_FILE).write_text(
-        json.dumps(out.defects, indent=2, ensure_ascii=False) + "\n", encoding="utf-8", newline="\n"
-    )
-    _add_apportionment(region_dir / "region.yaml")
-    return dict(out.rows)
-
-
-def _is_police(plan: DataPlan, ds: Dataset) -> bool:
-    return all(plan.agencies[a].type == "police" for a in ds.agencies)
 
 
 def _periods(ds: Dataset, first: Month, months: int, last: Month) -> list[Period]:
@@ -385,36 +415,73 @@ def _region_partnerships(plan: DataPlan) -> set[str]:
     return set(plan.partnership_names) or {c for a in plan.agencies.values() for c in a.serves}
 
 
-def _police_weights(region_dir: Path, codes: pd.Index) -> dict[str, np.ndarray]:
-    """Per-LSOA weights (mean 1) from the region's police files: violence, ASB, criminal damage and arson."""
+POLICE_KINDS = {
+    "violence": "Violence and sexual offences",
+    "asb": "Anti-social behaviour",
+    "arson": "Criminal damage and arson",
+}
+
+
+def police_counts(region_dir: Path) -> dict[str, pd.Series] | None:
+    """Rows per LSOA code of each kind in POLICE_KINDS, over every police file of the region (None: no files)."""
     doc = yaml.safe_load((region_dir / "region.yaml").read_text(encoding="utf-8")) or {}
     police = (doc.get("sources") or {}).get("police_uk") or f"{POLICE_DIR}/"
     files = sorted((region_dir / police).glob("*/*-street.csv"))
-    kinds = {
-        "violence": "Violence and sexual offences",
-        "asb": "Anti-social behaviour",
-        "arson": "Criminal damage and arson",
-    }
     if not files:
-        return {key: np.ones(len(codes)) for key in kinds}
+        return None
     frame = pd.concat(
         [pd.read_csv(f, usecols=["LSOA code", "Crime type"], dtype=str) for f in files], ignore_index=True
     )
+    return {
+        key: frame.loc[frame["Crime type"] == crime_type, "LSOA code"].value_counts()
+        for key, crime_type in POLICE_KINDS.items()
+    }
+
+
+def _police_weights(counts: dict[str, pd.Series] | None, codes: pd.Index) -> dict[str, np.ndarray]:
+    """Per-LSOA weights (mean 1) from police rows per LSOA: violence, ASB, criminal damage and arson."""
+    if counts is None:
+        return {key: np.ones(len(codes)) for key in POLICE_KINDS}
     out = {}
-    for key, crime_type in kinds.items():
-        counts = frame.loc[frame["Crime type"] == crime_type, "LSOA code"].value_counts()
-        weight = counts.reindex(codes, fill_value=0).to_numpy(dtype=float) + 1.0
+    for key in POLICE_KINDS:
+        weight = counts[key].reindex(codes, fill_value=0).to_numpy(dtype=float) + 1.0
         out[key] = weight / weight.mean()
     return out
 
 
-def _build_region(region_dir: Path, plan: DataPlan, seed: int) -> _Region:
+def region_frame(region_dir: Path) -> pd.DataFrame:
+    """Every LSOA of the region's lookups with its ward, district, partnership, force and population."""
     lookup = pd.read_csv(region_dir / LSOA_LOOKUP_PATH, dtype=str, encoding="utf-8-sig")
     parts = pd.read_csv(region_dir / PARTNERSHIP_LOOKUP_PATH, dtype=str, encoding="utf-8-sig")
     population = pd.read_csv(region_dir / POPULATION_PATH, dtype={"LSOA11CD": str}, encoding="utf-8-sig")
     frame = lookup.merge(parts[["LAD19CD", "CSP19CD", "PFA19NM"]], on="LAD19CD", how="inner")
-    frame = frame.merge(population[["LSOA11CD", "population"]], on="LSOA11CD", how="inner")
-    frame = frame[frame["CSP19CD"].isin(_region_partnerships(plan))]
+    return frame.merge(population[["LSOA11CD", "population"]], on="LSOA11CD", how="inner")
+
+
+def _build_region(region_dir: Path, plan: DataPlan, seed: int) -> _Region:
+    frame = region_frame(region_dir)
+    return build_region(
+        frame, _region_partnerships(plan), police_counts(region_dir), seed, label=str(region_dir)
+    )
+
+
+def build_region(
+    frame: pd.DataFrame,
+    partnerships: set[str],
+    counts: dict[str, pd.Series] | None,
+    seed: int,
+    *,
+    label: str = "",
+    wd15_first: int = WD15_FIRST,
+    districts: dict[str, tuple[str, int]] | None = None,
+    stream: tuple[str, ...] = (),
+) -> _Region:
+    """The model of the LSOAs of ``partnerships`` (a :func:`region_frame`), police weights from ``counts``.
+
+    The national benchmark builds one per force: ``wd15_first`` numbers its 2015 wards after the previous
+    forces', ``districts`` names its postcode districts and ``stream`` gives its geography its own draws.
+    """
+    frame = frame[frame["CSP19CD"].isin(partnerships)]
     frame = frame.sort_values("LSOA11CD", ignore_index=True)
     lsoas = pd.DataFrame(
         {
@@ -430,12 +497,12 @@ def _build_region(region_dir: Path, plan: DataPlan, seed: int) -> _Region:
         }
     )
     if lsoas.empty:
-        raise ValueError(f"{region_dir}: no LSOA of the plan's partnerships in the region's lookups")
-    for key, weight in _police_weights(region_dir, pd.Index(lsoas["code"])).items():
+        raise ValueError(f"{label}: no LSOA of the plan's partnerships in the region's lookups")
+    for key, weight in _police_weights(counts, pd.Index(lsoas["code"])).items():
         lsoas[key] = weight
     lsoas["nte"] = lsoas["violence"] >= np.quantile(lsoas["violence"], 0.9)
-    wd15, wd15_to_wd19 = _build_wd15(lsoas, _rng(seed, "geography", "wd15"))
-    pcds = _build_pcds(lsoas, _rng(seed, "geography", "pcds"))
+    wd15, wd15_to_wd19 = _build_wd15(lsoas, _rng(seed, "geography", "wd15", *stream), wd15_first)
+    pcds = _build_pcds(lsoas, _rng(seed, "geography", "pcds", *stream), districts or DISTRICTS)
 
     index = pd.Series(np.arange(len(lsoas)), index=lsoas["code"])
     codes, unit = np.unique(wd15["WD15CD"].to_numpy(dtype=str), return_inverse=True)
@@ -475,7 +542,7 @@ def _build_region(region_dir: Path, plan: DataPlan, seed: int) -> _Region:
 
 
 def _build_wd15(
-    lsoas: pd.DataFrame, rng: np.random.Generator
+    lsoas: pd.DataFrame, rng: np.random.Generator, first: int = WD15_FIRST
 ) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
     """Invent 2015 wards from the 2019 ones at LSOA level, with the boundary changes real reviews make.
 
@@ -515,7 +582,7 @@ def _build_wd15(
                 mine[k + 1][1].insert(0, mine[k][1].pop())
         units += [(name, rows, str(lad)) for name, rows in mine]
 
-    codes = [f"E05{WD15_FIRST + k:06d}" for k in range(len(units))]
+    codes = [f"E05{first + k:06d}" for k in range(len(units))]
     home = np.empty(len(lsoas), dtype=np.int64)
     for k, (_, rows, _) in enumerate(units):
         home[rows] = k
@@ -557,12 +624,17 @@ def _build_wd15(
     return wd15, to_wd19
 
 
-def _build_pcds(lsoas: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Postcode districts per force as contiguous runs of LSOAs; LSOAs at a run's edge may straddle two."""
+def _build_pcds(
+    lsoas: pd.DataFrame, rng: np.random.Generator, districts: dict[str, tuple[str, int]] = DISTRICTS
+) -> pd.DataFrame:
+    """Postcode districts per force as contiguous runs of LSOAs; LSOAs at a run's edge may straddle two.
+
+    ``districts`` gives a force's prefix and number of districts; other forces get two letters of their name
+    and one district per 7.5 LSOAs."""
     frames = []
     for force in sorted(pd.unique(lsoas["pfa_name"])):
         sub = lsoas[lsoas["pfa_name"] == force].sort_values(["lad_code", "ward_code", "code"])
-        prefix, count = DISTRICTS.get(str(force), (str(force)[:2].upper(), max(1, round(len(sub) / 7.5))))
+        prefix, count = districts.get(str(force), (str(force)[:2].upper(), max(1, round(len(sub) / 7.5))))
         count = max(1, min(count, len(sub)))
         rows = sub.index.to_numpy()
         block = np.repeat(np.arange(count), [len(b) for b in np.array_split(rows, count)])
@@ -590,7 +662,12 @@ def _build_pcds(lsoas: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _write_lookups(region_dir: Path, region: _Region) -> None:
-    for frame, rel in ((region.wd15, WD15_LOOKUP_PATH), (region.pcds, PCDS_LOOKUP_PATH)):
+    write_apportionment_lookups(region_dir, region.wd15, region.pcds)
+
+
+def write_apportionment_lookups(region_dir: Path, wd15: pd.DataFrame, pcds: pd.DataFrame) -> None:
+    """The 2015-ward and postcode-district lookups (rows of :class:`_Region`'s ``wd15`` and ``pcds``)."""
+    for frame, rel in ((wd15, WD15_LOOKUP_PATH), (pcds, PCDS_LOOKUP_PATH)):
         path = region_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
@@ -621,7 +698,7 @@ _RegionDumper.add_representer(
 _RegionDumper.add_representer(list, _represent_list)
 
 
-def _add_apportionment(region_file: Path) -> None:
+def add_apportionment(region_file: Path) -> None:
     """Register the apportionment lookups under ``geography`` in region.yaml, keeping every other key (and
     its place); a rerun replaces the list rather than adding to it."""
     doc = yaml.safe_load(region_file.read_text(encoding="utf-8"))

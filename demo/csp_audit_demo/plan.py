@@ -126,7 +126,18 @@ def _datasets(forces: list[_Force]) -> str:
     north_hub, south_hub = forces[0].lads[0][1], forces[-1].lads[0][1]
     eds = f"{_slug(north_hub)}_general_ed, {_slug(south_hub)}_royal_ed"
     councils = ", ".join(f"{_slug(name)}_council" for f in forces for _c, name, _s in f.lads)
-    return _DATASETS.format(police=police, eds=eds, councils=councils)
+    return datasets_yaml(
+        police=police, eds=eds, councils=councils, fire="fire_and_rescue", yot="youth_justice_service",
+        probation="probation_service", housing="[moorland_homes, southern_dales_housing]",
+        survey="community_safety_survey",
+    )  # fmt: skip
+
+
+def datasets_yaml(**agencies: str) -> str:
+    """The ``datasets:`` section of the demo's plan with these agencies (YAML scalars or flow lists) per
+    dataset: ``police``, ``eds``, ``councils`` (lists without brackets), ``fire``, ``yot``, ``probation``,
+    ``housing`` and ``survey``. The national benchmark's plan has the same contracts with its own agencies."""
+    return _DATASETS.format(**agencies)
 
 
 _DATASETS = """\
@@ -158,7 +169,7 @@ datasets:
     landing: {{path: "police/{{agency}}"}}
 
   fire_incidents:
-    agency: fire_and_rescue
+    agency: {fire}
     description: Deliberate primary and secondary fires, counted by month, ward and kind of property.
     format: csv
     columns:
@@ -219,7 +230,7 @@ datasets:
     sharing: {{level: aggregate, min_cell_size: 5, retention_months: 36}}
 
   yot_first_time_entrants:
-    agency: youth_justice_service
+    agency: {yot}
     description: Young people aged 10-17 entering the youth justice system for the first time, by quarter.
     format: csv
     columns:
@@ -236,7 +247,7 @@ datasets:
     sharing: {{level: aggregate, min_cell_size: 10, retention_months: 60, rounding: nearest_5}}
 
   probation_caseload:
-    agency: probation_service
+    agency: {probation}
     description: People supervised by probation at the end of each quarter, by home ward and offence group.
     format: csv
     columns:
@@ -253,7 +264,7 @@ datasets:
     sharing: {{level: aggregate, min_cell_size: 10, retention_months: 60}}
 
   housing_asb_complaints:
-    agency: [moorland_homes, southern_dales_housing]
+    agency: {housing}
     description: Anti-social behaviour complaints from tenants, counted by month, neighbourhood (LSOA) and category.
     format: csv
     columns:
@@ -269,7 +280,7 @@ datasets:
     sharing: {{level: aggregate, min_cell_size: 5, retention_months: 36}}
 
   consultation_survey:
-    agency: community_safety_survey
+    agency: {survey}
     description: Responses to the annual community safety survey, without names or addresses.
     format: csv
     columns:
