@@ -19,9 +19,12 @@ ENV PYTHONUNBUFFERED=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy
 
-# curl is what the compose healthchecks call (api-server and scheduler health endpoints).
+# curl is what the compose healthchecks call (api-server and scheduler health endpoints). pango (with
+# HarfBuzz-Subset, for fast font subsetting) and a font are what WeasyPrint needs to print each pack's
+# report.pdf.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends curl \
+    && apt-get install -y --no-install-recommends curl libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+       fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --uid "${AIRFLOW_UID}" --gid 0 --create-home --home-dir /home/airflow --shell /bin/bash airflow \

@@ -39,6 +39,7 @@ from csp_audit.packs.tables import (
     terms_for,
 )
 from csp_audit.targets.progress import write_progress
+from pypdf import PdfReader
 
 pytestmark = pytest.mark.integration
 
@@ -196,7 +197,7 @@ def test_a_pack_for_every_partnership(world: World) -> None:
     for release in world.releases:
         folder = version_dir(world, release.partnership_code)
         assert release.outcome == "new" and release.version == "v0001" and release.path == folder
-        for name in ("report.html", "tables.xlsx", "manifest.json", "restatements.csv"):
+        for name in ("report.html", "report.pdf", "tables.xlsx", "manifest.json", "restatements.csv"):
             assert (folder / name).is_file(), name
         manifest = json.loads((folder / "manifest.json").read_text())
         assert set(manifest["tables"]) >= {
@@ -324,6 +325,8 @@ def test_no_other_partnerships_small_areas_in_any_file(world: World) -> None:
             elif path.suffix == ".parquet":
                 with duckdb.connect() as con:
                     text = con.execute("select * from read_parquet(?)", [str(path)]).df().to_csv()
+            elif path.suffix == ".pdf":
+                text = "".join(page.extract_text() for page in PdfReader(path).pages)
             else:
                 text = path.read_text(encoding="utf-8")
             found = pattern.search(text)

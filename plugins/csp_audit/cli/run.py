@@ -208,10 +208,11 @@ def outputs(warehouse_file: Path, publish_root: Path | None = None) -> None:
     ]
     if publish_root is not None:
         found += [
-            (f"pack {p.name}", _latest_pack(p) / "report.html", "")
+            (f"pack {p.name}", _latest_pack(p) / "report.html",
+             " (and report.pdf)" if (_latest_pack(p) / "report.pdf").is_file() else "")
             for p in sorted(publish_root.iterdir())
             if (p / "releases.csv").is_file()
-        ]
+        ]  # fmt: skip
         found += [
             ("packs index", publish_root / "index.html", ""),
             ("dbt docs", publish_root / "analyst" / "dbt-docs" / "index.html", ""),

@@ -3,6 +3,7 @@
 A pack version folder holds::
 
     report.html          the strategic-assessment report (self-contained: inline CSS and SVG)
+    report.pdf           the same report printed to A4 (WeasyPrint), for those who file or print it
     tables.xlsx          Contents and Notes sheets, then one sheet per table ([c] where withheld)
     csv/<table>.csv      every table, formula-safe, UTF-8
     parquet/<table>.parquet
@@ -34,6 +35,7 @@ from csp_audit.packs.disclosure import MARKER, RULE_COLUMN
 from csp_audit.packs.extracts import csv_bytes, write_parquet
 from csp_audit.packs.history import published_history
 from csp_audit.packs.index import write_publish_index
+from csp_audit.packs.pdf import write_pdf
 from csp_audit.packs.report import build_context, render_report
 from csp_audit.packs.source import Source, read_source
 from csp_audit.packs.strategy import SURVEY, SURVEY_MARTS, survey_terms
@@ -376,7 +378,10 @@ def _write_pack(
         centroids=centroids, manifest_summary={"vintage": vintage_text, "deliveries": len(source.deliveries)},
         boundaries=boundaries.only(own_lsoas) if boundaries is not None else None,
     )  # fmt: skip
-    (staging / "report.html").write_text(render_report(ctx), encoding="utf-8")
+    report = render_report(ctx)
+    (staging / "report.html").write_text(report, encoding="utf-8")
+    # printed from the same HTML before the manifest is made, so it is listed and checksummed with the rest
+    write_pdf(report, staging / "report.pdf", created=created)
     files = {str(p.relative_to(staging)): file_sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
     manifest = {
         "pack": "csp-audit crime and disorder audit pack",

@@ -22,6 +22,25 @@ MUTED = "#8a9bb0"
 HATCH_ID = "lsoa-map-withheld"
 HATCH_FILL = f"url(#{HATCH_ID})"
 HATCH_CSS = "repeating-linear-gradient(45deg,#d5dbe2 0 2px,#6f7d8b 2px 3px)"
+# How each kind of mark looks, as SVG presentation attributes on the mark itself: a PDF renderer
+# (WeasyPrint) draws an inline SVG without the page's CSS, and a browser lets the page's CSS (the
+# phone layout's larger text) override presentation attributes, so both read the same source.
+_MARKS = {
+    "grid": 'stroke="#e3e8ee" stroke-width="1"',
+    "tick": 'font-size="11" fill="#5b6b7c"',
+    "legend": 'font-size="11" fill="#5b6b7c"',
+    "axis-label": 'font-size="11" fill="#5b6b7c"',
+    "bar-label": 'font-size="12" fill="#1b2733"',
+    "bar-value": 'font-size="11" fill="#1b2733"',
+    "muted": 'font-size="12" fill="#8a9bb0"',
+    "reference": 'stroke="#1b2733" stroke-dasharray="4 3" stroke-width="1.4"',
+    "map-bg": 'fill="#f4f6f8"',
+}
+
+
+def _cls(mark: str) -> str:
+    """A mark's class (for the page's CSS) and its look (for renderers without it)."""
+    return f'class="{mark}" {_MARKS[mark]}'
 
 
 def _fmt(value: float) -> str:
@@ -69,7 +88,7 @@ def _open(width: int, height: int, title: str, kind: str, desc: str = "") -> lis
 def empty(title: str, message: str = "No published figures to chart.") -> str:
     parts = _open(480, 80, title, "empty")
     parts.append(
-        f'<text x="240" y="45" text-anchor="middle" class="muted" style="font-size:16px">{escape(message)}</text></svg>'
+        f'<text x="240" y="45" text-anchor="middle" {_cls("muted")} style="font-size:16px">{escape(message)}</text></svg>'
     )
     return "".join(parts)
 
@@ -100,19 +119,19 @@ def line_chart(
     parts = _open(width, height, title, "line")
     for v in _ticks(y_max):
         parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'
-            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="tick">{_fmt(v)}</text>'
+            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" {_cls("grid")}/>'
+            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" {_cls("tick")}>{_fmt(v)}</text>'
         )
     every = max(1, math.ceil(len(xs) / max(2, plot_w // 95)))
     for i, x in enumerate(xs):
         if i % every == 0:
             anchor = "end" if pos[x] > width - right - 30 else "middle"
             parts.append(
-                f'<text x="{pos[x]:.1f}" y="{height - bottom + 18}" text-anchor="{anchor}" class="tick">'
+                f'<text x="{pos[x]:.1f}" y="{height - bottom + 18}" text-anchor="{anchor}" {_cls("tick")}>'
                 f"{escape(x)}</text>"
             )
     if y_label:
-        parts.append(f'<text x="{left}" y="{height - 8}" class="axis-label">{escape(y_label)}</text>')
+        parts.append(f'<text x="{left}" y="{height - 8}" {_cls("axis-label")}>{escape(y_label)}</text>')
     for n, s in enumerate(series):
         colour = SERIES[n % len(SERIES)]
         d, pen_down = [], False
@@ -133,7 +152,7 @@ def line_chart(
             ly = height - 26 + (n // 3) * 14
             parts.append(
                 f'<rect x="{lx:.1f}" y="{ly - 9}" width="12" height="4" fill="{SERIES[n % len(SERIES)]}"/>'
-                f'<text x="{lx + 16:.1f}" y="{ly - 4}" class="legend">{escape(s.label[:40])}</text>'
+                f'<text x="{lx + 16:.1f}" y="{ly - 4}" {_cls("legend")}>{escape(s.label[:40])}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -168,24 +187,24 @@ def bar_chart(
         y0 = top + i * row_h
         label = b.label if len(b.label) <= 60 else b.label[:59] + "…"
         weight = ' font-weight="700"' if b.highlight else ""
-        parts.append(f'<text x="{left}" y="{y0 + 15}" class="bar-label"{weight}>{escape(label)}</text>')
+        parts.append(f'<text x="{left}" y="{y0 + 15}" {_cls("bar-label")}{weight}>{escape(label)}</text>')
         if b.value is None:
-            parts.append(f'<text x="{left}" y="{y0 + 36}" class="muted">[c] withheld</text>')
+            parts.append(f'<text x="{left}" y="{y0 + 36}" {_cls("muted")}>[c] withheld</text>')
             continue
         w = max(1.0, plot_w * b.value / x_max) if b.value > 0 else 0.0
         colour = HIGHLIGHT if b.highlight else "#0072B2"
         parts.append(
             f'<rect x="{left}" y="{y0 + 21}" width="{w:.1f}" height="18" fill="{colour}" rx="2">'
             f"<title>{escape(b.label)}: {_fmt(b.value)}{escape(unit)}</title></rect>"
-            f'<text x="{left + w + 6:.1f}" y="{y0 + 35}" class="bar-value">{_fmt(b.value)}{escape(b.note)}</text>'
+            f'<text x="{left + w + 6:.1f}" y="{y0 + 35}" {_cls("bar-value")}>{_fmt(b.value)}{escape(b.note)}</text>'
         )
     if reference:
         x = left + plot_w * reference[1] / x_max
         bottom = top + row_h * len(bars)
         anchor = "end" if x > width - 120 else "middle"
         parts.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" class="reference"/>'
-            f'<text x="{x:.1f}" y="{bottom + 20}" text-anchor="{anchor}" class="legend">'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" {_cls("reference")}/>'
+            f'<text x="{x:.1f}" y="{bottom + 20}" text-anchor="{anchor}" {_cls("legend")}>'
             f"{escape(reference[0])}: {_fmt(reference[1])}</text>"
         )
     parts.append("</svg>")
@@ -207,18 +226,18 @@ def column_chart(
     for v in _ticks(y_max):
         yv = top + plot_h * (1 - v / y_max)
         parts.append(
-            f'<line x1="{left}" x2="{width - 10}" y1="{yv:.1f}" y2="{yv:.1f}" class="grid"/>'
-            f'<text x="{left - 6}" y="{yv + 4:.1f}" text-anchor="end" class="tick">{_fmt(v)}</text>'
+            f'<line x1="{left}" x2="{width - 10}" y1="{yv:.1f}" y2="{yv:.1f}" {_cls("grid")}/>'
+            f'<text x="{left - 6}" y="{yv + 4:.1f}" text-anchor="end" {_cls("tick")}>{_fmt(v)}</text>'
         )
     for i, (label, v) in enumerate(columns):
         x = left + i * slot
         parts.append(
-            f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="tick">'
+            f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" {_cls("tick")}>'
             f"{escape(label)}</text>"
         )
         if v is None:
             parts.append(
-                f'<text x="{x + slot / 2:.1f}" y="{top + plot_h - 4}" text-anchor="middle" class="muted">[c]</text>'
+                f'<text x="{x + slot / 2:.1f}" y="{top + plot_h - 4}" text-anchor="middle" {_cls("muted")}>[c]</text>'
             )
             continue
         h = plot_h * v / y_max
@@ -228,7 +247,7 @@ def column_chart(
         )
     if baseline is not None:
         yb = top + plot_h * (1 - baseline / y_max)
-        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{yb:.1f}" y2="{yb:.1f}" class="reference"/>')
+        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{yb:.1f}" y2="{yb:.1f}" {_cls("reference")}/>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -275,7 +294,7 @@ def dot_map(points: Sequence[Point], title: str, width: int = 720) -> str:
         return RAMP[sum(v > b for b in breaks)]
 
     parts = _open(width, height, title, "map")
-    parts.append(f'<rect x="0" y="0" width="{width}" height="{height - legend_h}" class="map-bg"/>')
+    parts.append(f'<rect x="0" y="0" width="{width}" height="{height - legend_h}" {_cls("map-bg")}/>')
     radius = max(5.0, min(12.0, 0.3 * math.sqrt(plot_w * plot_h / max(1, len(located)))))
 
     def project(p: Point) -> tuple[float, float]:
@@ -364,7 +383,7 @@ def choropleth(
         f'<defs><pattern id="{HATCH_ID}" patternUnits="userSpaceOnUse" width="5" height="5" '
         'patternTransform="rotate(45)"><rect width="5" height="5" fill="#d5dbe2"/>'
         '<line x1="0" y1="0" x2="0" y2="5" stroke="#6f7d8b" stroke-width="1.4"/></pattern></defs>'
-        f'<rect x="0" y="0" width="{width}" height="{height}" class="map-bg"/>'
+        f'<rect x="0" y="0" width="{width}" height="{height}" {_cls("map-bg")}/>'
         '<g fill-rule="evenodd" stroke="#4d5b69" stroke-width="0.5" stroke-linejoin="round">'
     )
     for a in sorted(drawn, key=lambda a: (a.marked, a.code)):

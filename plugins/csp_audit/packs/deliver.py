@@ -263,7 +263,8 @@ def message(release: PackRelease, delivery: Delivery | None) -> tuple[str, str]:
         lines.append("<p>Every input is current.</p>")
     where = delivery.url if delivery else str(release.path)
     lines.append(
-        f"<h3>Where</h3><p>{_safe(where)}: report.html, tables.xlsx, csv/, parquet/, restatements.csv and "
+        f"<h3>Where</h3><p>{_safe(where)}: report.html (and report.pdf to print), tables.xlsx, csv/, parquet/, "
+        "restatements.csv and "
         "manifest.json (checksums of every file).</p>"
         "<p>Figures marked [c] are withheld to protect confidentiality under each dataset's sharing terms.</p>"
     )

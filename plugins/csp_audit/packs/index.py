@@ -1,7 +1,7 @@
 """``publish/index.html``: every partnership's packs on one page, for the officers who receive them.
 
-One row per partnership (its newest pack, opened through the ``latest`` link) and, under it, every
-refresh from its ``releases.csv``: when, the label, whether it made a new version or found nothing
+One row per partnership (its newest pack, opened through the ``latest`` link, and its PDF) and, under it,
+every refresh from its ``releases.csv``: when, the label, whether it made a new version or found nothing
 changed, and how many published figures it restated. Rewritten after each publish (atomically); it
 holds no figures, only names, versions and dates, so it discloses nothing a pack does not.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 from csp_audit.packs import release as rel
 
 INDEX = "index.html"
+PDF = "report.pdf"
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:2rem auto;max-width:60rem;
@@ -34,6 +35,14 @@ def _partnership_name(folder: Path, version: str | None) -> str:
     return folder.name
 
 
+def _pdf_link(folder: Path, version: str, via: str | None = None) -> str:
+    """' · PDF' linking the version's report.pdf (through ``via``, e.g. the ``latest`` link, when given);
+    nothing for a version published before packs had one."""
+    if not (folder / version / PDF).is_file():
+        return ""
+    return f' · <a href="{html.escape(folder.name)}/{html.escape(via or version)}/{PDF}">PDF</a>'
+
+
 def write_publish_index(out_root: str | Path, title: str = "Audit packs") -> Path:
     """Write ``<out_root>/index.html`` listing every partnership, its versions and what changed."""
     root = Path(out_root)
@@ -46,7 +55,8 @@ def write_publish_index(out_root: str | Path, title: str = "Audit packs") -> Pat
             version = entry.get("version", "")
             new = entry.get("outcome") == "new"
             link = (f'<a href="{html.escape(folder.name)}/{html.escape(version)}/report.html">'
-                    f"{html.escape(version)}</a>") if new and (folder / version).is_dir() else html.escape(version)  # fmt: skip
+                    f"{html.escape(version)}</a>{_pdf_link(folder, version)}") if new and (folder / version).is_dir() \
+                else html.escape(version)  # fmt: skip
             what = (f"new release; {html.escape(entry.get('restatements') or '0')} published figures restated"
                     if new else '<span class="muted">no figure changed</span>')  # fmt: skip
             rows.append(
@@ -54,7 +64,7 @@ def write_publish_index(out_root: str | Path, title: str = "Audit packs") -> Pat
                 f"<td>{html.escape(entry.get('refresh_label', ''))}</td><td>{link}</td><td>{what}</td></tr>"
             )
         newest = (f'<a href="{html.escape(folder.name)}/latest/report.html">latest pack ({html.escape(latest)})</a>'
-                  if latest else '<span class="muted">no release yet</span>')  # fmt: skip
+                  f"{_pdf_link(folder, latest, 'latest')}" if latest else '<span class="muted">no release yet</span>')  # fmt: skip
         sections.append(
             f'<h2>{html.escape(name)} <span class="muted">{html.escape(folder.name)}</span></h2>'
             f"<p>{newest}</p><table><thead><tr><th>Refreshed</th><th>Label</th><th>Version</th>"

@@ -2,7 +2,8 @@
 
 Everything shown comes from the pack's protected tables (never from the marts directly), so the
 report cannot show a figure the CSV withholds. The page has inline CSS and inline SVG charts only
-(no scripts, fonts, images or map tiles), prints to PDF through print CSS, and reads on a phone
+(no scripts, fonts, images or map tiles), prints to A4 through its print style sheet (the pack's
+``report.pdf`` is that print, see :mod:`csp_audit.packs.pdf`), and reads on a phone
 (one column, tables scroll sideways). Count cells of controlled datasets carry ``data-min`` (the
 dataset's minimum cell size) so the verifier can check the rendered page as well as the files.
 """
@@ -14,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -88,6 +89,14 @@ class Table:
     caption: str = ""
     numeric: set[int] = field(default_factory=set)
     name: str = ""
+
+    # From this many columns a table is printed on a landscape page of its own: on a portrait A4 page
+    # the target register (13 columns) and the priority list (15) lose their last columns.
+    WIDE: ClassVar[int] = 9
+
+    @property
+    def wide(self) -> bool:
+        return len(self.columns) >= self.WIDE
 
 
 def _missing(value: Any) -> bool:
