@@ -21,7 +21,13 @@ MUTED = "#8a9bb0"
 # the map's withheld / no-rate areas: grey hatching (an SVG pattern; its CSS twin for the HTML legend)
 HATCH_ID = "lsoa-map-withheld"
 HATCH_FILL = f"url(#{HATCH_ID})"
-HATCH_CSS = "repeating-linear-gradient(45deg,#d5dbe2 0 2px,#6f7d8b 2px 3px)"
+# the legend's hatched swatch as a tiny inline SVG (a CSS gradient would be lost in the PDF: WeasyPrint
+# does not draw repeating gradients)
+HATCH_SWATCH = (
+    '<svg class="swatch" width="14" height="11" viewBox="0 0 14 11" aria-hidden="true">'
+    '<rect width="14" height="11" fill="#d5dbe2"/>'
+    '<path d="M-2 5L5 -2M-2 12L12 -2M5 12L16 1" stroke="#6f7d8b" stroke-width="1.4"/></svg>'
+)
 # How each kind of mark looks, as SVG presentation attributes on the mark itself: a PDF renderer
 # (WeasyPrint) draws an inline SVG without the page's CSS, and a browser lets the page's CSS (the
 # phone layout's larger text) override presentation attributes, so both read the same source.
@@ -343,9 +349,7 @@ def map_legend(points: Sequence[Point | Area], label: str, *, areas: bool = Fals
     if not areas:
         note = "Dashed outline: withheld [c] or no rate. Thick ring: in the top 10% every year."
     else:
-        items += (
-            f'<li><span class="swatch" style="background:{HATCH_CSS}"></span>[c] withheld or no rate</li>'
-        )
+        items += f"<li>{HATCH_SWATCH}[c] withheld or no rate</li>"
         note = (
             "Hatched grey areas are withheld [c] or have no rate: they are never coloured by a value. "
             "Thick black outline: in the top 10% every year."
