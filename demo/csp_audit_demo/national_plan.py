@@ -80,23 +80,14 @@ def _agencies(forces: list[_Force]) -> tuple[str, dict[str, list[str]]]:
 
     for force in forces:
         slug, domain, csps = _slug(force.name), _domain(force.name), force.csps
-        add(
-            "police",
-            f"{slug}_police",
-            f"{force.name} Police",
-            "police",
-            f"data@{domain}.police.example",
-            csps,
-        )
+        add("police", f"{slug}_police", f"{force.name} Police", "police", f"data@{domain}.police.example", csps)  # fmt: skip
         add("fire", f"{slug}_fire", f"{force.name} Fire and Rescue Service", "fire_and_rescue",
             f"information@{domain}-fire.example", csps)  # fmt: skip
         first_hub, last_hub = force.lads[0][1], force.lads[-1][1]
         if len(csps) >= 2:
             half = (len(csps) + 1) // 2
-            general, royal = (
-                csps[:half],
-                csps[half - 1 :],
-            )  # the second hospital's catchment crosses the border
+            # the second hospital's catchment crosses the border
+            general, royal = csps[:half], csps[half - 1 :]
         else:
             general, royal = csps, ()
         add("eds", f"{_slug(first_hub)}_general_ed", f"{first_hub} General Hospital Emergency Department",
@@ -111,14 +102,7 @@ def _agencies(forces: list[_Force]) -> tuple[str, dict[str, list[str]]]:
             f"performance@{domain}-youthjustice.gov.example", csps)  # fmt: skip
         add("probation", f"{slug}_probation", f"Probation Service ({force.name})", "probation",
             f"performance@{domain}.probation.gov.example", csps)  # fmt: skip
-        add(
-            "housing",
-            f"{slug}_homes",
-            f"{force.name} Homes",
-            "housing",
-            f"asb.team@{domain}-homes.example",
-            csps,
-        )
+        add("housing", f"{slug}_homes", f"{force.name} Homes", "housing", f"asb.team@{domain}-homes.example", csps)  # fmt: skip
         add("survey", f"{slug}_survey", f"{force.name} Community Safety Survey", "consultation",
             f"surveys@{domain}-survey.example", csps)  # fmt: skip
     return "\n".join(lines), kinds

@@ -84,13 +84,8 @@ class Bar:
         self.update(self.done + step, note)
 
     def _plain(self, text: str) -> None:
-        line = f"[csp-audit] {text}"
-        if not self._tty and _console is not None:
-            print(line, file=_console, flush=True)
-        try:
-            print(line, file=sys.stdout, flush=True)
-        except OSError:
-            pass
+        # on a terminal the drawn bar is the console's copy; the run log always gets the line
+        _both(f"[csp-audit] {text}", None if self._tty else _console, sys.stdout)
 
     def close(self, summary: str = "") -> None:
         """End the bar with one plain line (the bar's line is replaced on a terminal)."""
@@ -104,8 +99,12 @@ class Bar:
     def __enter__(self) -> Bar:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def end(self) -> None:
+        """Leave a drawn bar's line as it is and move the console to the next line."""
         if self._drawn and _console is not None:
             _console.write("\n")
             _console.flush()
             self._drawn = False
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()

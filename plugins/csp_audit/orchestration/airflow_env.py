@@ -127,7 +127,7 @@ def prepare_metadata() -> None:
     finally:
         migration_log.setLevel(level)
     marker.write_text(stamp + "\n")
-    if fresh and sqlite is not None:
+    if fresh:
         try:  # only a DB created here from nothing is a clean template (no runs, no user's objects)
             _copy_atomically(sqlite, template)
         except OSError:

@@ -394,7 +394,8 @@ def choropleth(
         if a.value is None:
             fill, klass = HATCH_FILL, "withheld"
         else:
-            fill, klass = RAMP[sum(a.value > b for b in breaks)], f"q{sum(a.value > b for b in breaks) + 1}"
+            quintile = sum(a.value > b for b in breaks)
+            fill, klass = RAMP[quintile], f"q{quintile + 1}"
         outline = ' stroke="#000" stroke-width="2.2"' if a.marked else ""
         tip = f"{a.name} ({a.code}): {a.label}" if a.label else f"{a.name} ({a.code})"
         parts.append(

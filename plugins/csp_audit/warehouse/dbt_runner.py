@@ -97,7 +97,7 @@ def _run_with_bar(args: list[str], env: dict[str, str], label: str) -> subproces
             )
         returncode = proc.wait()
         if bar is not None:
-            bar.__exit__(None, None, None)
+            bar.end()
     return subprocess.CompletedProcess(args, returncode, "".join(lines), "")
 
 
