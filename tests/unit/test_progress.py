@@ -36,6 +36,22 @@ def test_a_bar_off_a_terminal_writes_a_line_per_quarter_not_per_item(console_fil
     assert capsys.readouterr().out.splitlines() == lines  # the run log gets the same lines
 
 
+def _drain(leader: int) -> str:
+    """Everything written to the pty: read until the closed follower side ends it (one read may
+    return part of it)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the follower is closed and everything has been read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
 def test_a_bar_on_a_terminal_redraws_one_line(capsys) -> None:
     leader, follower = os.openpty()
     with os.fdopen(follower, "w", encoding="utf-8") as tty:
@@ -48,8 +64,7 @@ def test_a_bar_on_a_terminal_redraws_one_line(capsys) -> None:
         finally:
             prog.set_console(None)
         tty.flush()
-        shown = os.read(leader, 65536).decode()
-    os.close(leader)
+    shown = _drain(leader)
     assert shown.count("\r[csp-audit] publish [") == 3
     assert "[########################] 3/3 E3" in shown
     assert shown.rstrip().endswith("[csp-audit] publish: 3 packs")
