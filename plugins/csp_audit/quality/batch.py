@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from csp_audit.plan.model import Dataset
 from csp_audit.quality.contract_suites import (
+    AREA_UNKNOWN,
     BATCH_FILE,
     CELL_KEY,
     IN_PERIOD,
@@ -42,11 +43,21 @@ def _missing_as_null(header: Sequence[str], alias: str) -> str:
 
 
 def contract_batch_sql(
-    table: str, records: str, dataset: Dataset, header: Sequence[str], *, in_period: bool = True
+    table: str,
+    records: str,
+    dataset: Dataset,
+    header: Sequence[str],
+    *,
+    in_period: bool = True,
+    known_area: str | None = None,
+    lookup_known: bool = True,
 ) -> str:
     """Batch of an agency dataset: row_number, the contract's columns, derived date-times, whether the
     row's date lies in its delivery's period (unless ``in_period`` is False: a suite of an earlier
-    version checks that with a per-batch parameter), ``_file``."""
+    version checks that with a per-batch parameter), ``_file``; with ``known_area`` (the suite checks
+    that column against the lookup), last, ``_area_not_in_lookup``: the code when table
+    ``known_areas`` (``code``) lacks it. Without ``lookup_known`` no lookup covers the geography and
+    every code counts as known."""
     derived = [
         f"case when nullif(r.{quote_ident(d)}, '') is null then null "
         f"else r.{quote_ident(d)} || 'T' || coalesce(nullif(trim(r.{quote_ident(t)}), ''), '00:00') end "
@@ -65,14 +76,20 @@ def contract_batch_sql(
         values = ", ".join(f"nullif(r.{quote_ident(c)}, '')" for c in cell)
         derived.append(f"cast(r._file as varchar) || ':' || to_json([{values}]) as {CELL_KEY}")
     extra = "".join(f",\n    {d}" for d in derived)
+    area_check, area_join = "", ""
+    if known_area is not None:
+        code = f"nullif(r.{quote_ident(known_area)}, '')"
+        unknown = f"case when k.code is null then {code} end" if lookup_known else "cast(null as varchar)"
+        area_check = f",\n    {unknown} as {AREA_UNKNOWN}"
+        area_join = f"\nleft join known_areas as k on k.code = {code}" if lookup_known else ""
     return f"""
 create or replace table {table} as
 select
     r.row_number,
     {_missing_as_null(header, "r")}{extra},
-    r._file as {BATCH_FILE}
+    r._file as {BATCH_FILE}{area_check}
 from {records} as r
-join files as f on f._file = r._file
+join files as f on f._file = r._file{area_join}
 order by r._file, r.row_number
 """  # noqa: S608 - names are generated here, values come from tables
 

@@ -18,6 +18,7 @@ from typing import Any
 from csp_audit.plan.model import Column, Dataset
 
 BATCH_FILE = "_file"  # the column that says which delivered file a batch row came from
+AREA_UNKNOWN = "_area_not_in_lookup"  # the row's area code when no lookup of the region knows it, else null
 IN_PERIOD = "_in_delivery_period"  # 'yes' when the row's date lies in its delivery's period (null: no date)
 CELL_KEY = "_file_cell_key"  # an aggregate row's cell (every column but the count) within its file
 

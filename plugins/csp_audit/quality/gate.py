@@ -133,6 +133,8 @@ class _Gate:
         # a suite of an earlier version checks dates against a per-batch parameter: one period per batch
         # (suites now read whether a row's date lies in its delivery's period from a column)
         self.per_period = '"$PARAMETER": "period_regex"' in json.dumps(self.document)
+        self.batch_document = suites.for_batches(self.document)
+        self.known_area = None if self.police else suites.checks_known_areas(self.document)
         self._known: tuple[list[str] | None] | None = None  # computed once: (codes or None,)
 
     # -------------------------------------------------------------------------------- parameters
@@ -146,14 +148,6 @@ class _Gate:
         params: dict[str, Any] = {}
         if self.per_period:
             params["period_regex"] = self.period_regex(period)
-        if self.area is not None:
-            known = self.known_areas()
-            if known is None:  # no lookup knows this geography: every code the batch holds counts as known
-                with box.connection() as con:
-                    column = quote_ident(self.area.name)
-                    known = [r[0] for r in con.execute(
-                        f"select distinct {column} from {table} where {column} is not null order by 1").fetchall()]  # noqa: S608 # fmt: skip
-            params["known_areas"] = known
         return params
 
     def period_regex(self, period: str) -> str | None:
@@ -176,7 +170,14 @@ class _Gate:
     # ------------------------------------------------------------------------------------ batches
 
     def prepare(self, box: Any) -> None:
-        """Tables every batch of this dataset reads: for police.uk, each LSOA's police force area."""
+        """Tables every batch of this dataset reads: for police.uk, each LSOA's police force area; for
+        a dataset whose suite checks its area codes, ``known_areas``, the codes the lookups know."""
+        if self.known_area is not None:
+            known = self.known_areas()
+            with box.connection() as con:
+                con.execute("create or replace table known_areas (code varchar primary key)")
+                if known:
+                    con.execute("insert into known_areas select distinct unnest(?::varchar[])", [known])
         if not self.police:
             return
         from csp_audit.geography import place_region_lsoas
@@ -214,10 +215,11 @@ class _Gate:
             if self.police:
                 con.execute(batches.police_batch_sql(table, records, self.header))
             else:
-                con.execute(batches.contract_batch_sql(table, records, self.dataset, self.header,
-                                                       in_period=not self.per_period))  # fmt: skip
+                con.execute(batches.contract_batch_sql(
+                    table, records, self.dataset, self.header, in_period=not self.per_period,
+                    known_area=self.known_area, lookup_known=self.known_areas() is not None))  # fmt: skip
         if read:
-            suite = suites.build_suite(suites.for_batches(self.document))
+            suite = suites.build_suite(self.batch_document)
             result = box.validate_table(
                 table, suite, self.parameters(box, table, todo[read[0]].period), [BATCH_FILE, "row_number"]
             )

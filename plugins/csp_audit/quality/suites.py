@@ -20,7 +20,9 @@ from typing import Any
 
 from csp_audit.paths import expectations_dir
 from csp_audit.plan.model import Dataset
-from csp_audit.quality.contract_suites import BATCH_FILE, suite_config
+from csp_audit.quality.contract_suites import AREA_UNKNOWN, BATCH_FILE, suite_config
+
+KNOWN_AREAS = {"$PARAMETER": "known_areas"}
 
 
 def suite_path(suite_name: str) -> Path:
@@ -68,15 +70,34 @@ def for_batches(document: dict[str, Any]) -> dict[str, Any]:
     Suites written for one file at a time (saved before batches existed) keep working: ``_file`` is
     added to the expected column list and set, to compound uniqueness, and a uniqueness rule on one
     column becomes uniqueness of (column, ``_file``). Suites that already name ``_file`` are unchanged.
+
+    The known-area rule (the area column in set ``known_areas``) becomes "``_area_not_in_lookup`` is
+    null": the batch table computes that column with a join against the lookup's codes. GX would write
+    every code of the lookup into its SQL as a literal (36,579 LSOAs), which DuckDB takes about 18 s to
+    evaluate over half a million rows, against 0.03 s for the join. The finding still quotes the codes,
+    since the column holds the unknown code itself. The column comes last, after ``_file``.
     """
     out = copy.deepcopy(document)
+    known = any(_is_known_area_rule(exp) for exp in out["expectations"])
     for exp in out["expectations"]:
         kwargs = exp["kwargs"]
         kind = exp["type"]
-        if kind == "expect_table_columns_to_match_ordered_list" and BATCH_FILE not in kwargs["column_list"]:
-            kwargs["column_list"] = [*kwargs["column_list"], BATCH_FILE]
-        elif kind == "expect_table_columns_to_match_set" and BATCH_FILE not in kwargs["column_set"]:
-            kwargs["column_set"] = [*kwargs["column_set"], BATCH_FILE]
+        added = [BATCH_FILE, AREA_UNKNOWN] if known else [BATCH_FILE]
+        if kind == "expect_table_columns_to_match_ordered_list":
+            kwargs["column_list"] = [
+                *kwargs["column_list"],
+                *(c for c in added if c not in kwargs["column_list"]),
+            ]
+        elif kind == "expect_table_columns_to_match_set":
+            kwargs["column_set"] = [
+                *kwargs["column_set"],
+                *(c for c in added if c not in kwargs["column_set"]),
+            ]
+        elif _is_known_area_rule(exp):
+            exp["type"] = "expect_column_values_to_be_null"
+            exp["kwargs"] = {"column": AREA_UNKNOWN} | {
+                k: v for k, v in kwargs.items() if k not in ("column", "value_set")
+            }
         elif kind == "expect_compound_columns_to_be_unique" and BATCH_FILE not in kwargs["column_list"]:
             kwargs["column_list"] = [*kwargs["column_list"], BATCH_FILE]
         elif kind == "expect_column_values_to_be_unique" and not str(kwargs["column"]).startswith("_file"):
@@ -85,6 +106,19 @@ def for_batches(document: dict[str, Any]) -> dict[str, Any]:
                 k: v for k, v in kwargs.items() if k != "column"
             }
     return out
+
+
+def _is_known_area_rule(exp: dict[str, Any]) -> bool:
+    return (
+        exp["type"] == "expect_column_values_to_be_in_set" and exp["kwargs"].get("value_set") == KNOWN_AREAS
+    )
+
+
+def checks_known_areas(document: dict[str, Any]) -> str | None:
+    """The column a suite checks against the lookup's codes (rule "in set ``known_areas``"), if any."""
+    return next(
+        (str(e["kwargs"]["column"]) for e in document["expectations"] if _is_known_area_rule(e)), None
+    )
 
 
 def build_suite(document: dict[str, Any]) -> Any:
