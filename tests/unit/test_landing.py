@@ -161,6 +161,18 @@ def test_layout_is_parsed_and_hashed(tmp_path: Path) -> None:
     assert found[0].to_dict()["modified"] == found[0].modified.isoformat()
 
 
+def test_one_datasets_listing_never_looks_into_another_datasets_folders(tmp_path: Path) -> None:
+    _put(tmp_path, "police/northshire_police/2024-01/2024-01-northshire-street.csv", b"street\n")
+    _put(tmp_path, "police/northshire_police/2024-01/extra/stray.csv")  # reported only if the folder is read
+    _put(tmp_path, "northshire_council/asb/2024-02/asb.csv", b"north\n")
+    everything, skipped_all = _scan(tmp_path)
+    assert list(skipped_all) == ["police/northshire_police/2024-01/extra"]
+    skipped: list[SkippedEntry] = []
+    asb = list_deliveries(str(tmp_path), PLAN, skipped=skipped, dataset_id="asb")
+    assert asb == [f for f in everything if f.dataset == "asb"] and len(asb) == 1
+    assert skipped == []
+
+
 def test_hostile_entries_are_skipped_with_reasons(tmp_path: Path) -> None:
     period = tmp_path / "northshire_council" / "asb" / "2024-02"
     good = _put(period, "asb.csv")

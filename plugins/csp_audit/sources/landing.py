@@ -417,9 +417,15 @@ def sha256_of(path: ObjectStoragePath) -> str:
 
 
 def list_deliveries(
-    root: ObjectStoragePath | str | Path, plan: DataPlan, *, skipped: list[SkippedEntry] | None = None
+    root: ObjectStoragePath | str | Path,
+    plan: DataPlan,
+    *,
+    skipped: list[SkippedEntry] | None = None,
+    dataset_id: str | None = None,
 ) -> list[LandedFile]:
-    """Every delivery in the landing zone for the plan's datasets and agencies, sorted by relative path.
+    """Every delivery in the landing zone for the plan's datasets and agencies, sorted by relative path;
+    with ``dataset_id``, that dataset's only (each ingest DAG lists its own folders: a national plan
+    has about 6,000 files a year, and every listed file is read to hash it).
 
     Only files directly in ``<landing folder>/<YYYY-MM>/`` count; ``rejected/`` subfolders are ignored
     silently (the gate put those there). Anything else found on the way (a hostile or hidden name, a
@@ -433,6 +439,8 @@ def list_deliveries(
     scan = _Scanner(root, skipped if skipped is not None else [])
     found: list[LandedFile] = []
     for dataset in plan.datasets.values():
+        if dataset_id is not None and dataset.id != dataset_id:
+            continue
         for agency in dataset.agencies:
             rel_folder = dataset.landing_folder(agency)
             bad = next((reason for part in rel_folder.split("/") if (reason := unsafe_name(part))), None)

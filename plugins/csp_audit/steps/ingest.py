@@ -75,7 +75,7 @@ def discover(plan_file: str, warehouse_file: str, dataset_id: str) -> list[dict[
     url, conn_id = landing_location(plan)
     root = landing_root(url, conn_id)
     found = []
-    for landed in (f for f in list_deliveries(root, plan) if f.dataset == dataset_id):
+    for landed in list_deliveries(root, plan, dataset_id=dataset_id):
         local = fetch_to_local(landed, root, cache_dir(warehouse_file))
         found.append(
             Delivery(
