@@ -3,10 +3,29 @@
     least one incident in the area's partnership (a covered period), so a missing combination is
     never silently a zero: zeros are written out, uncovered periods are absent. A period is a
     month, except for datasets the data plan delivers by quarter or year (time_grain), whose
-    rows sit on the period's first month and span months_in_period months. -#}
-with fact as (
+    rows sit on the period's first month and span months_in_period months.
+
+    Built by month (macros/incremental_by_month.sql): a refresh rebuilds only the months whose
+    harmonised fact changed, and every month when the areas, grains, categories or this SQL did. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_changed_months() }}",
+    post_hook="{{ save_built_from() }}",
+) }}
+
+-- depends_on: {{ ref('stg_geography__lsoas') }}
+-- depends_on: {{ ref('stg_geography__region_partnerships') }}
+
+with fact_all as (
     select dataset, category, partnership_code, lsoa_code, "month", incidents
     from {{ ref('int_incidents_harmonised') }}
+),
+
+fact as (
+    select * from fact_all
+    where {{ only_changed_months('cast("month" as date)') }}
 ),
 
 areas as (
@@ -34,9 +53,9 @@ grains as (
 ),
 
 categories as (
-    select distinct dataset, category from fact
+    select distinct dataset, category from fact_all
     union all
-    select distinct dataset, 'All' from fact
+    select distinct dataset, 'All' from fact_all
 ),
 
 lsoa_counts as (

@@ -76,13 +76,24 @@ def plan_terms(plan_file: str | Path) -> dict[str, Terms]:
     }
 
 
+# Marts built by month are appended to month by month, so their rows are read in their model's order
+# (a full build and a month-by-month refresh then give the same pack, byte for byte).
+MART_ORDER = {
+    "area_monthly": ' order by partnership_code, area_type, area_code, dataset, category, "month"',
+}
+
+
 def read_source(warehouse_file: str | Path, *, plan_file: str | Path | None = None) -> Source:
     with duckdb.connect(str(warehouse_file), read_only=True) as con:
         present = _tables(con)
         missing = [m for m in ("area_rates", "area_monthly") if f"audit.{m}" not in present]
         if missing:
             raise FileNotFoundError(f"{warehouse_file}: no audit.{missing[0]}: run the audit build first")
-        marts = {m: _frame(con, f"select * from audit.{m}") for m in MARTS if f"audit.{m}" in present}  # noqa: S608
+        marts = {
+            m: _frame(con, f"select * from audit.{m}{MART_ORDER.get(m, '')}")  # noqa: S608 - fixed names
+            for m in MARTS
+            if f"audit.{m}" in present
+        }
         for seed in ("theme_definitions", "priority_candidates", "concern_categories"):
             if f"reference.{seed}" in present:
                 marts[seed] = _frame(con, f"select * from reference.{seed}")  # noqa: S608 - fixed names
