@@ -1,10 +1,11 @@
 {#- Marts rebuilt by month: only the months whose inputs changed since the last build.
 
     A mart built this way keeps, beside it in the intermediate schema, the state it was built from
-    (`<mart>__built_from`, with `rebuilt`: whether the last build rebuilt that month): one fingerprint per month of the harmonised fact (a sum of row hashes, so
-    repeated identical rows count, with the row count) and one `structure` fingerprint of everything
-    that is not per month (the areas, the datasets' grains, the categories, the audit-year start,
-    the model's own SQL). On the next build:
+    (`<mart>__built_from`; `rebuilt` says whether the last build rebuilt the month): one fingerprint
+    per month of the harmonised fact (a sum of row hashes, so repeated identical rows count, with
+    the row count) and one `structure` fingerprint of everything that is not per month (the areas,
+    the datasets' grains, the categories, the audit-year start, the model's own SQL and the
+    project's). On the next build:
 
     - the months whose fingerprint differs, or that are new, are deleted and inserted again;
     - months that vanished from the fact (a delivery withdrawn) are deleted;
@@ -23,8 +24,9 @@
 {%- endmacro %}
 
 {#- Everything a by-month mart reads that is not per month: the areas (from the views the ephemeral
-    int_area_lsoas reads: a hook cannot read an ephemeral model; the mart names them in depends_on), the datasets' grains, the
-    categories each dataset has recorded, the audit-year start and the model's own SQL. -#}
+    int_area_lsoas reads: a hook cannot read an ephemeral model; the mart names them in
+    depends_on), the datasets' grains, the categories each dataset has recorded, the audit-year start, the model's own SQL and the
+    project's (var sql_fingerprint, set by the pipeline: a changed macro can change any month). -#}
 {% macro structure_fingerprint_sql() -%}
     select
         (select coalesce(sum(hash(l)::hugeint), 0) + count(*) from {{ ref('stg_geography__lsoas') }} as l)
@@ -34,7 +36,7 @@
             select coalesce(sum(hash(c.dataset, c.category)::hugeint), 0)
             from (select distinct dataset, category from {{ ref('int_incidents_harmonised') }}) as c
         )
-        + hash({{ var('audit_year_start_month') }}, '{{ local_md5(model.raw_code) }}')::hugeint
+        + hash({{ var('audit_year_start_month') }}, '{{ local_md5(model.raw_code) }}', '{{ var('sql_fingerprint') }}')::hugeint
 {%- endmacro %}
 
 {% macro month_fingerprints_sql() -%}

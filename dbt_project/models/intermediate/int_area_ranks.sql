@@ -1,4 +1,3 @@
-{{ config(materialized='ephemeral') }}
 {#- Every LSOA and ward ranked within its partnership by incidents, per dataset, category and
     audit year: the one definition of "top 10%" that hotspots, concentration and
     hotspot_persistence share. The top 10% of a partnership's areas is ceil(10% of all its
@@ -8,7 +7,8 @@
     incomplete_data names the agencies and months of the partnership's year with no accepted
     delivery (int_incomplete_years): the areas they serve are short, so their ranks may be wrong.
     Only datasets placed at point or LSOA level in the partnership are ranked (int_dataset_placement):
-    an apportioned count's areas only mirror the weights it was spread with. -#}
+    an apportioned count's areas only mirror the weights it was spread with.
+    A table, built with the marts (it reads area_rates), so the three marts share one ranking. -#}
 with ranked as (
     select
         r.*,

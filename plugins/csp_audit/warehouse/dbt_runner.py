@@ -106,6 +106,7 @@ def dbt_build(
     variables: dict[str, Any],
     *,
     select: str | None = None,
+    exclude: str | None = None,
     indirect_selection: str | None = None,
     target: Path | None = None,
     label: str | None = "dbt build",
@@ -119,6 +120,8 @@ def dbt_build(
     extra: list[str] = []
     if select:
         extra += ["--select", *select.split()]
+    if exclude:
+        extra += ["--exclude", *exclude.split()]
     if indirect_selection:
         extra += ["--indirect-selection", indirect_selection]
     proc = run_dbt(["build", *extra], warehouse, variables, target, label=label)
