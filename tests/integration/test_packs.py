@@ -568,6 +568,35 @@ def test_strategy_targets_match_target_progress(world: World) -> None:
     assert {"green", "amber", "red", "grey"} <= set(statuses)
 
 
+def test_no_withheld_rank_can_be_recovered(world: World) -> None:
+    """An attacker with a published priority list: ranks 1-8 and 10-12 shown beside a withheld one
+    would give it away (9), and so would its place in the list. Published ranks must be a function
+    of the published scores alone, and rows are listed by key."""
+    leaks_before = 0
+    for release in world.releases:
+        published = read_csv(release.path / "csv" / "priority_scores.csv")
+        mart_ranks = mart(
+            world,
+            "select strftime(period_start, '%Y-%m-%d') as period_start, issue, priority_rank "
+            "from audit.priority_scores where partnership_code = ?",
+            [release.partnership_code],
+        ).set_index(["period_start", "issue"])["priority_rank"]
+        for start, group in published.groupby("period_start", sort=False):
+            withheld = (group["priority_rank_flag"] == MARKER).to_numpy()
+            scores = pd.to_numeric(group["priority_score"], errors="coerce").where(~withheld)
+            expected = scores.rank(method="min", ascending=False)
+            shown = pd.to_numeric(group["priority_rank"], errors="coerce")
+            assert (shown.fillna(-1) == expected.fillna(-1)).all(), (start, list(shown), list(expected))
+            assert (pd.to_numeric(group["issues_ranked"]) == scores.notna().sum()).all()
+            assert list(group["issue"]) == sorted(group["issue"]), "rows are listed by key, not by rank"
+            if withheld.any():
+                # the mart's own ranks, published beside a withheld one, would have left a gap
+                true = [int(mart_ranks[(start, i)]) for i in group["issue"]]
+                hidden = {r for r, w in zip(true, withheld, strict=True) if w}
+                leaks_before += any(r < max(true) for r in hidden)
+    assert leaks_before, "the demo withholds no rank the mart's ranking would have given away"
+
+
 def test_strategy_priorities_and_consultation_match_the_marts(world: World) -> None:
     code, start, concern = world.notes["small_survey_cell"]
     for release in world.releases:
@@ -580,8 +609,9 @@ def test_strategy_priorities_and_consultation_match_the_marts(world: World) -> N
                                  on=["period_start", "issue"], suffixes=("", "_mart"))  # fmt: skip
         assert len(merged) == len(scores)
         for _, r in merged.iterrows():
-            for column in ("priority_rank", "priority_score", "likelihood", "impact", "volume_score", "trend_score",
-                           "harm_score", "capacity", "rank_change", "incidents", "rate_per_1000"):  # fmt: skip
+            # (ranks and rank changes count the published scores only: test_no_withheld_rank_can_be_recovered)
+            for column in ("priority_score", "likelihood", "impact", "volume_score", "trend_score",
+                           "harm_score", "capacity", "incidents", "rate_per_1000"):  # fmt: skip
                 if r.get(f"{column}_flag") == MARKER:
                     assert (
                         r[column] is None
@@ -606,7 +636,7 @@ def test_strategy_priorities_and_consultation_match_the_marts(world: World) -> N
             if row["priority_rank_flag"].iloc[0] == MARKER:
                 assert shown[1] == MARKER
             else:
-                assert int(shown[0]["data-value"]) == r["priority_rank"]
+                assert int(shown[0]["data-value"]) == int(row["priority_rank"].iloc[0])
                 assert same(cells[(r["issue"], "priority_score")][0]["data-value"], r["priority_score"])
         # consultation: shares as the marts; counts as the marts to 1 decimal (fractional respondents)
         concerns = mart(

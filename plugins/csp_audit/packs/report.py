@@ -943,7 +943,7 @@ def _priorities(tables: dict[str, pd.DataFrame], labels: dict[str, str]) -> dict
         "table": Table(["Rank", "Issue", "Source", "Priority score", "Likelihood", "Impact", "Volume", "Trend",
                         "Concentration", "Harm", "Public concern", "Capacity", "Rank change", "Factors missing",
                         "Incomplete data (scores from short counts)"],
-                       rows, f"Priority list, {label} (1 = highest priority)", set(range(3, 13)), "priority_scores"),
+                       rows, f"Priority list, {label} (1 = highest priority; an issue whose score is withheld [c] is ranked with no one, so the ranks count the published ones)", set(range(3, 13)), "priority_scores"),
     }  # fmt: skip
 
 

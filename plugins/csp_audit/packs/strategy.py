@@ -413,6 +413,36 @@ def priority_scores(
     return frame
 
 
+def rank_published_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """The protected priority list with ranks among the issues whose rank is published.
+
+    With ranks 1-8 and 10-12 shown, a withheld rank is 9 by elimination. So, as ``rank_in_region``
+    in the comparisons, a published rank counts only the issues whose rank is published
+    (``issues_ranked`` is their number), the previous year's rank likewise, and the rank change is
+    the difference of the two: each is a function of published scores alone. (The published rows are
+    listed by key, and the report lists withheld issues last, so row order gives nothing away either.)
+    """
+    if not len(frame):
+        return frame
+    frame = frame.copy()
+    withheld = _withheld(frame, "priority_rank") | _withheld(frame, "priority_score")
+    score = pd.to_numeric(frame["priority_score"], errors="coerce").where(~withheld)
+    groups = [frame["partnership_code"], frame["period_start"]]
+    rank = score.groupby(groups).rank(method="min", ascending=False)
+    frame["priority_rank"] = rank.astype("Int64")
+    frame["issues_ranked"] = score.notna().groupby(groups).transform("sum").astype("Int64")
+    by_issue = {(str(c), str(s), str(i)): r for c, s, i, r in zip(frame["partnership_code"], frame["period_start"],
+                                                                  frame["issue"], rank, strict=True)}  # fmt: skip
+    previous = pd.Series([by_issue.get((str(c), str(_shift(s, 1)), str(i)), np.nan)
+                          for c, s, i in zip(frame["partnership_code"], frame["period_start"], frame["issue"],
+                                             strict=True)], index=frame.index, dtype=float)  # fmt: skip
+    had_previous = pd.to_numeric(frame["previous_priority_rank"], errors="coerce").notna()
+    frame["previous_priority_rank"] = previous.where(had_previous).astype("Int64")
+    reported = pd.to_numeric(frame["rank_change"], errors="coerce").notna()  # none over an incomplete year
+    frame["rank_change"] = (previous - rank).where(reported).astype("Int64")
+    return frame
+
+
 def target_progress(
     progress: pd.DataFrame,
     checks: pd.DataFrame | None,

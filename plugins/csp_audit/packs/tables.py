@@ -572,6 +572,8 @@ def _strategy(marts: dict[str, pd.DataFrame], cube: Cube, terms: dict[str, Terms
                "MoRiLE-style priority score of every candidate issue per audit year: likelihood (volume, trend, "
                "concentration) x impact (harm, public concern), adjusted for capacity; rank and rank change.",
                ("incidents", "previous_year_incidents"))  # fmt: skip
+        ranked = out["priority_scores"]  # ranks among the published ranks, once every suppression is known
+        ranked.frame = strategy.rank_published_only(ranked.frame)
     if "target_progress" in marts:
         published = {name: p.frame for name, p in out.items()}
         frame = strategy.target_progress(marts["target_progress"], marts.get("target_checks"), published, cube,
