@@ -60,6 +60,12 @@ POPULATION_PATH = "lookups/lsoa_population.csv"
 BOUNDARIES_PATH = "lookups/LSOA_Dec_2011_Boundaries_EW_BGC.geojson"
 BOUNDARIES_ATTRIBUTION = "Fictional boundaries drawn for the demo region (not ONS data)"
 POLICE_DIR = "police"
+# fictional "published" figures for every partnership of a fictional England and Wales, and their
+# characteristics, for the national and most-similar-group comparators (region key comparators)
+COMPARATOR_RATES_PATH = "lookups/csp_recorded_crime_published.csv"
+COMPARATOR_CHARACTERISTICS_PATH = "lookups/csp_characteristics.csv"
+COMPARATOR_GROUP_SIZE = 5
+OTHER_PARTNERSHIPS = 30  # partnerships of the fictional nation outside the demo's forces
 
 ANTI_SOCIAL_BEHAVIOUR = "Anti-social behaviour"
 STATUS_UPDATE_UNAVAILABLE = "Status update unavailable"
@@ -316,6 +322,7 @@ def write_region(out_dir: Path, spec: DemoSpec) -> Path:
     _write_lookups(out_dir, spec, geo)
     _write_boundaries(out_dir, spec, geo)
     _write_police_files(out_dir, spec, geo)
+    _write_comparators(out_dir, spec, geo)
     return _write_region_yaml(out_dir, spec, boundaries=True)
 
 
@@ -501,6 +508,54 @@ def _write_lookups(out_dir: Path, spec: DemoSpec, geo: Geography) -> None:
     _to_csv(population, out_dir / POPULATION_PATH)
 
 
+def _write_comparators(out_dir: Path, spec: DemoSpec, geo: Geography) -> None:
+    """Published-style recorded crime per partnership and audit year, and two characteristics
+    (deprivation as a mean IMD rank, density in residents per hectare), for the demo's partnerships
+    and OTHER_PARTNERSHIPS more: the demo's own England and Wales. Fictional, like the rest."""
+    rng = _rng(spec, 9)
+    known = geo.lsoas[geo.lsoas["in_lookup"]]
+    by_lad = known.groupby("lad_code")["population"].sum()
+    partnerships = [(csp.code, csp.name, int(sum(by_lad.get(lad.code, 0) for lad in csp.lads)))
+                    for force in spec.forces for csp in force.csps]  # fmt: skip
+    partnerships += [(f"E2299{100 + n:04d}", f"Elsewhere {n + 1}", int(rng.integers(80_000, 400_000)))
+                     for n in range(OTHER_PARTNERSHIPS)]  # fmt: skip
+    characteristics = pd.DataFrame(
+        {
+            "partnership_code": [p[0] for p in partnerships],
+            "partnership_name": [p[1] for p in partnerships],
+            "imd_mean_rank": np.round(rng.uniform(6_000, 27_000, len(partnerships))),
+            "residents_per_hectare": np.round(rng.lognormal(np.log(8), 0.9, len(partnerships)), 2),
+        }
+    )
+    _to_csv(characteristics, out_dir / COMPARATOR_CHARACTERISTICS_PATH)
+    start = spec.audit_year_start_month
+    years = sorted({int(m[:4]) - (int(m[5:7]) < start) for m in spec.month_labels()})
+    shares = np.array(list(CRIME_TYPE_SHARES.values()))
+    rows = []
+    for (code, name, population), deprivation in zip(
+        partnerships, characteristics["imd_mean_rank"], strict=True
+    ):
+        level = 110 - 60 * (deprivation - 6_000) / 21_000  # more deprived (lower rank), more crime
+        for year in years:
+            counts = np.rint(population / 1000 * level * shares * rng.lognormal(0, 0.12, len(shares))).astype(
+                int
+            )
+            period = f"{year:04d}-{start:02d}-01"
+            rows += [(code, name, "police_uk_street", c, period, int(n), population)
+                     for c, n in zip(CRIME_TYPES, counts, strict=True)]  # fmt: skip
+            rows.append((code, name, "police_uk_street", "All", period, int(counts.sum()), population))
+    columns = [
+        "partnership_code",
+        "partnership_name",
+        "dataset",
+        "category",
+        "period_start",
+        "incidents",
+        "population",
+    ]
+    _to_csv(pd.DataFrame(rows, columns=columns), out_dir / COMPARATOR_RATES_PATH)
+
+
 def _write_boundaries(out_dir: Path, spec: DemoSpec, geo: Geography) -> None:
     """LSOA boundaries as the ONS publishes them (a GeoJSON FeatureCollection in longitude/latitude,
     properties FID, LSOA11CD, LSOA11NM), for every LSOA of the lookup, in and outside the region.
@@ -592,6 +647,14 @@ def _write_region_yaml(out_dir: Path, spec: DemoSpec, *, boundaries: bool = Fals
         f"  police_force_areas: [{codes}]\n"
         "sources:\n"
         f"  police_uk: {POLICE_DIR}/\n"
+        + (
+            "comparators:\n"
+            f"  partnership_rates: {COMPARATOR_RATES_PATH}\n"
+            f"  characteristics: {COMPARATOR_CHARACTERISTICS_PATH}\n"
+            f"  group_size: {COMPARATOR_GROUP_SIZE}\n"
+            if (out_dir / COMPARATOR_RATES_PATH).exists()
+            else ""
+        )
     )
     path = out_dir / "region.yaml"
     path.write_text(text, encoding="utf-8", newline="\n")

@@ -443,6 +443,9 @@ def _region_copy(world: World, folder: Path, boundaries: dict | None) -> Path:
     if boundaries is not None:
         geography["lsoa_boundaries"] = boundaries
     doc["sources"]["police_uk"] = str(world.demo / doc["sources"]["police_uk"])
+    for key in ("partnership_rates", "characteristics", "groups"):
+        if key in doc.get("comparators", {}):
+            doc["comparators"][key] = str(world.demo / doc["comparators"][key])
     doc["data_roots"] = [str(world.demo)]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "region.yaml"

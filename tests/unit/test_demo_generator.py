@@ -96,7 +96,8 @@ def test_same_arguments_give_identical_bytes(tmp_path: Path) -> None:
     generate_demo_region(tmp_path / "a", months=3, seed=7)
     generate_demo_region(tmp_path / "b", months=3, seed=7)
     first, second = _all_bytes(tmp_path / "a"), _all_bytes(tmp_path / "b")
-    assert len(first) == 1 + 4 + 3 * 2  # region.yaml, three lookups and the boundaries, police files
+    # region.yaml, three lookups and the boundaries, the two comparator files, police files
+    assert len(first) == 1 + 4 + 2 + 3 * 2
     assert first == second
 
 
@@ -122,6 +123,11 @@ def test_region_yaml_has_exactly_the_contract_keys(region: Path) -> None:
         },
         "partnerships": {"police_force_areas": ["E23990001", "E23990002"]},
         "sources": {"police_uk": "police/"},
+        "comparators": {
+            "partnership_rates": "lookups/csp_recorded_crime_published.csv",
+            "characteristics": "lookups/csp_characteristics.csv",
+            "group_size": 5,
+        },
     }
     for relative in (LSOA_LOOKUP, PARTNERSHIP_LOOKUP, POPULATION, BOUNDARIES):
         assert (region / relative).is_file()

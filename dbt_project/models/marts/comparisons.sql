@@ -4,7 +4,11 @@
       peer_group   the mean of the rates of the other members of its peer group (seed
                    peer_groups; no row when the partnership has no group or no peer has a rate);
       region       the region as a whole: all its partnerships' incidents over all their
-                   residents (null when any partnership lacks a population).
+                   residents (null when any partnership lacks a population);
+      national     England and Wales: all partnerships' published incidents over their residents
+                   (region key comparators.partnership_rates);
+      most_similar_group  the pooled published rate of the partnership's most similar group
+                   (int_most_similar_groups: published, or nearest neighbours on characteristics).
     rate_ratio = rate / comparator rate. rank_in_region ranks the partnerships of the region by
     rate (1 = highest). coverage_matches says whether every partnership in the comparator covers
     as many months of the year as this one; where it is false the rates span different periods.
@@ -64,6 +68,21 @@ region as (
         -- a complete partnership's text is null, which string_agg leaves out
         string_agg(partnership_name || ': ' || incomplete_data, '; ' order by partnership_code) as incomplete_data
     from partnerships
+    group by dataset, category, period_start
+),
+
+published as (
+    select * from {{ ref('stg_geography__comparator_partnership_rates') }}
+),
+
+national as (
+    select
+        dataset,
+        category,
+        period_start,
+        count(distinct partnership_code) as partnerships,
+        1000.0 * {{ exact_sum('incidents') }} / nullif({{ exact_sum('population') }}, 0) as rate
+    from published
     group by dataset, category, period_start
 ),
 
@@ -132,6 +151,49 @@ comparators as (
             g.dataset = r.dataset
             and g.category = r.category
             and g.period_start = r.period_start
+    union all
+    -- published figures are whole audit years: like for like with a partnership's complete year only
+    select
+        r.partnership_code,
+        r.dataset,
+        r.category,
+        r.period_start,
+        'national',
+        'K04000001',
+        'England and Wales (published figures, ' || g.partnerships || ' partnerships)',
+        g.partnerships,
+        g.rate,
+        r.months_covered = 12,
+        cast(null as varchar)
+    from ranked as r
+    inner join national as g
+        on
+            g.dataset = r.dataset
+            and g.category = r.category
+            and g.period_start = r.period_start
+    union all
+    select
+        r.partnership_code,
+        r.dataset,
+        r.category,
+        r.period_start,
+        'most_similar_group',
+        'MSG ' || r.partnership_code,
+        'Most similar group (' || count(*) || ' partnerships, ' || any_value(m.method) || ')',
+        count(*),
+        1000.0 * {{ exact_sum('p.incidents') }} / nullif({{ exact_sum('p.population') }}, 0),
+        r.months_covered = 12,
+        cast(null as varchar)
+    from ranked as r
+    inner join {{ ref('int_most_similar_groups') }} as m
+        on m.partnership_code = r.partnership_code
+    inner join published as p
+        on
+            p.partnership_code = m.member_code
+            and p.dataset = r.dataset
+            and p.category = r.category
+            and p.period_start = r.period_start
+    group by r.partnership_code, r.dataset, r.category, r.period_start, r.months_covered
 )
 
 select

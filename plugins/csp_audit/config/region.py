@@ -19,7 +19,16 @@ from csp_audit.config.safe_yaml import safe_yaml
 ONS_CODE = re.compile(r"^[A-Z]\d{8}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
-_TOP_KEYS = {"name", "audit_year_start_month", "geography", "partnerships", "sources", "data_roots"}
+_TOP_KEYS = {
+    "name",
+    "audit_year_start_month",
+    "geography",
+    "partnerships",
+    "sources",
+    "data_roots",
+    "comparators",
+}
+_COMPARATOR_KEYS = {"partnership_rates", "characteristics", "groups", "group_size"}
 # Folders, besides the region file's own, that its paths may point into (os.pathsep-separated)
 DATA_ROOTS_ENV = "CSP_AUDIT_DATA_ROOTS"
 _GEOGRAPHY_KEYS = {
@@ -64,6 +73,25 @@ class FinerLookups:
 
     lsoa_lookup: Path
     partnership_lookup: Path
+
+
+@dataclass(frozen=True)
+class Comparators:
+    """Figures beyond the region to compare its partnerships with (all optional files, CSV):
+
+    - ``partnership_rates``: published recorded-crime figures for every partnership of England and
+      Wales (``partnership_code, partnership_name, dataset, category, period_start, incidents,
+      population``), from which the national rate and a most similar group's rate are made;
+    - ``characteristics``: standardisable figures per partnership (``partnership_code`` and one
+      numeric column per characteristic, e.g. deprivation and density) to find each partnership's
+      ``group_size`` nearest neighbours when no published group is given;
+    - ``groups``: published most similar groups (``partnership_code, member_code``), used as given.
+    """
+
+    partnership_rates: Path | None = None
+    characteristics: Path | None = None
+    groups: Path | None = None
+    group_size: int = 7
 
 
 @dataclass(frozen=True)
@@ -118,6 +146,7 @@ class Region:
     apportionment: tuple[Apportionment, ...] = ()
     bounding_box: tuple[float, float, float, float] = ENGLAND_AND_WALES_BOX
     lsoa_boundaries: LsoaBoundaries | None = None
+    comparators: Comparators = field(default_factory=lambda: Comparators())
 
 
 def _fail(path: Path, key: str, message: str) -> RegionConfigError:
@@ -294,7 +323,29 @@ def load_region(path: str | Path) -> Region:
         apportionment=apportionment,
         bounding_box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
         lsoa_boundaries=boundaries,
+        comparators=_comparators(base, path, doc.get("comparators"), roots),
     )
+
+
+def _comparators(base: Path, path: Path, value: Any, roots: tuple[Path, ...]) -> Comparators:
+    """``comparators``: the files must exist where the region may read; their content is checked when
+    the geography step reads them (:mod:`csp_audit.geography.comparators`)."""
+    if value is None:
+        return Comparators()
+    entry = _mapping(path, "comparators", value, _COMPARATOR_KEYS)
+    files: dict[str, Path | None] = {}
+    for key in ("partnership_rates", "characteristics", "groups"):
+        files[key] = None
+        if entry.get(key) is not None:
+            files[key] = _path(base, path, f"comparators.{key}", entry[key], roots=roots)
+            if not files[key].is_file():
+                raise _fail(path, f"comparators.{key}", f"{files[key]} is not a file")
+    size = entry.get("group_size", 7)
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 50:
+        raise _fail(
+            path, "comparators.group_size", f"must be a whole number of partnerships 1-50, got {size!r}"
+        )
+    return Comparators(group_size=size, **files)
 
 
 def _boundaries(base: Path, path: Path, value: Any, roots: tuple[Path, ...]) -> LsoaBoundaries | None:

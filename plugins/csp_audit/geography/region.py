@@ -56,7 +56,8 @@ def place_region_lsoas(region: Region) -> pd.DataFrame:
 
 
 def region_tables(region: Region) -> dict[str, pd.DataFrame]:
-    """The raw geography tables: ``geo_lsoas``, ``geo_populations``, ``region_partnerships``, ``geo_vintages``."""
+    """The raw geography tables: ``geo_lsoas``, ``geo_populations``, ``region_partnerships``, ``geo_vintages``
+    and the comparator tables (:mod:`csp_audit.geography.comparators`)."""
     lsoas, partnerships, csps, placed = _read(region)
     population = (
         lookups.read_population(region.population)
@@ -77,9 +78,11 @@ def region_tables(region: Region) -> dict[str, pd.DataFrame]:
             for level, vintage in sorted(lookup.vintages.items())
         ]
     )
+    from csp_audit.geography.comparators import comparator_tables
+
     return {
         "geo_lsoas": placed,
         "geo_populations": population,
         "region_partnerships": members,
         "geo_vintages": vintages,
-    }
+    } | comparator_tables(region.comparators)

@@ -651,6 +651,8 @@ def _comparisons(tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatt
         for dataset in sorted(set(c["dataset"]), key=lambda d: (d != POLICE, d)):
             reg = _row(c, dataset=dataset, comparator_type="region")
             peer = _row(c, dataset=dataset, comparator_type="peer_group")
+            nation = _row(c, dataset=dataset, comparator_type="national")
+            similar = _row(c, dataset=dataset, comparator_type="most_similar_group")
             if reg is None:
                 continue
             if not _missing(reg.get("rank_in_region")):
@@ -660,18 +662,20 @@ def _comparisons(tables: dict[str, pd.DataFrame], year: str | None, fmt: Formatt
             else:
                 rank = fmt.text("–")
             rows.append([fmt.text(_label(dataset, labels)), fmt.rate(reg), fmt.rate(reg, "comparator_rate_per_1000"),
-                         fmt.rate(reg, "rate_ratio"), fmt.rate(peer or {}, "rate_ratio"), rank,
-                         _like_for_like(reg, peer)])  # fmt: skip
+                         fmt.rate(reg, "rate_ratio"), fmt.rate(peer or {}, "rate_ratio"),
+                         fmt.rate(nation or {}, "rate_ratio"), fmt.rate(similar or {}, "rate_ratio"), rank,
+                         _like_for_like(reg, peer, nation, similar)])  # fmt: skip
         out["table"] = Table(["Dataset", "Rate per 1,000", "Region rate", "Ratio to region", "Ratio to peers",
-                              "Rank", "Like for like"], rows, f"Rates against the region and peers, {_year_label(tables, year)}",
-                             {1, 2, 3, 4}, "comparisons")  # fmt: skip
+                              "Ratio to England and Wales", "Ratio to most similar group", "Rank", "Like for like"],
+                             rows, f"Rates against the region, peers, England and Wales and the most similar group, "
+                             f"{_year_label(tables, year)}", {1, 2, 3, 4, 5, 6}, "comparisons")  # fmt: skip
     return out
 
 
-def _like_for_like(region: dict, peer: dict | None) -> Cell:
+def _like_for_like(region: dict, *others: dict | None) -> Cell:
     """'yes', or 'no' with why: other months covered, or an incomplete year (this partnership's or a
     comparator's, with the agency and month)."""
-    rows = [r for r in (region, peer) if r]
+    rows = [r for r in (region, *others) if r]
     if "like_for_like" not in region:  # a warehouse from before incomplete years were marked
         return Formatter.text("yes" if region.get("coverage_matches") else "no")
     if all(bool(r.get("like_for_like")) for r in rows):

@@ -897,6 +897,8 @@ def _comparisons(
         elif row.comparator_type == "region":
             found = [v for k, v in published.items() if k[0] == "region" and k[2:] == year]
             rate, flagged = found[0] if found else (np.nan, False)
+        elif row.comparator_type in ("national", "most_similar_group"):  # published figures, already public
+            rate, flagged = row.comparator_rate_per_1000, False
         else:
             members = [
                 published.get(("partnership", m, *year))
@@ -937,7 +939,8 @@ def _comparisons(
     spec = table_specs(terms)["comparisons"]
     out = _finish("comparisons", frame, spec, ("incidents",))
     return Published("comparisons", "Comparisons",
-                     "The partnership's rate against each neighbour, its peer group and the region.", out, spec)  # fmt: skip
+                     "The partnership's rate against each neighbour, its peer group, the region, England and Wales and "
+                     "its most similar group.", out, spec)  # fmt: skip
 
 
 def _peer_members(comparisons: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
