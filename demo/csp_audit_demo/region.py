@@ -55,6 +55,9 @@ PARTNERSHIP_LOOKUP_COLUMNS: tuple[str, ...] = (
 LSOA_LOOKUP_PATH = "lookups/LSOA11_WD19_LAD19_lookup_EW.csv"
 PARTNERSHIP_LOOKUP_PATH = "lookups/LAD19_CSP19_PFA19_lookup_EW_Dec2019.csv"
 POPULATION_PATH = "lookups/lsoa_population.csv"
+# mid-year estimates by year (the region's population file): the latest year's equal the file above;
+# the demo's last audit year has no estimate of its own, so its rates use the nearest (flagged)
+POPULATION_BY_YEAR_PATH = "lookups/lsoa_population_mid_year.csv"
 # named like the ONS's generalised, clipped LSOA boundaries (code property LSOA11CD too); beside the
 # lookups, so whatever copies a region's lookups/ copies its boundaries with them
 BOUNDARIES_PATH = "lookups/LSOA_Dec_2011_Boundaries_EW_BGC.geojson"
@@ -506,6 +509,21 @@ def _write_lookups(out_dir: Path, spec: DemoSpec, geo: Geography) -> None:
         {"LSOA11CD": known["code"].to_numpy(), "population": known["population"].to_numpy()}
     )
     _to_csv(population, out_dir / POPULATION_PATH)
+    start = spec.audit_year_start_month
+    years = sorted({int(m[:4]) - (int(m[5:7]) < start) for m in spec.month_labels()})
+    estimates = years[:-1] or years
+    by_year = pd.concat(
+        [
+            population.assign(
+                mid_year=y,
+                population=np.rint(population["population"] * (1 - 0.008 * (estimates[-1] - y))).astype(
+                    np.int64
+                ),
+            )
+            for y in estimates
+        ]
+    )[["LSOA11CD", "mid_year", "population"]]
+    _to_csv(by_year, out_dir / POPULATION_BY_YEAR_PATH)
 
 
 def _write_comparators(out_dir: Path, spec: DemoSpec, geo: Geography) -> None:
@@ -637,7 +655,7 @@ def _write_region_yaml(out_dir: Path, spec: DemoSpec, *, boundaries: bool = Fals
         "geography:\n"
         f"  lsoa_lookup: {LSOA_LOOKUP_PATH}\n"
         f"  partnership_lookup: {PARTNERSHIP_LOOKUP_PATH}\n"
-        f"  population: {POPULATION_PATH}\n"
+        f"  population: {POPULATION_BY_YEAR_PATH if (out_dir / POPULATION_BY_YEAR_PATH).exists() else POPULATION_PATH}\n"
         + (
             f"  lsoa_boundaries:\n    file: {BOUNDARIES_PATH}\n    attribution: {BOUNDARIES_ATTRIBUTION}\n"
             if boundaries

@@ -508,3 +508,25 @@ def test_pack_points_name_only_changes_that_survive_the_false_discovery_rate(dem
             assert not any(f" – {row['category']}: " in x and "significant" in x for x in change_points), row
         assert "located incidents happened at places with two or more incidents" not in report
     assert dropped, "the demo should have a change significant on p alone that the adjustment drops"
+
+
+def test_populations_follow_the_mid_year_estimate_of_each_audit_year(demo: dict) -> None:
+    """Denominators by year: 2021/22 and 2022/23 use their own mid-year estimates (which differ);
+    2023/24 has none of its own, so it uses mid-2022's and says so."""
+    rows = query(
+        demo["warehouse"],
+        "select partnership_code, audit_year, any_value(population) as population, "
+        "any_value(population_year) as population_year, any_value(population_note) as note, "
+        "count(distinct population) as populations "
+        "from audit.area_rates where area_type = 'partnership' group by 1, 2 order by 1, 2",
+    )
+    assert (rows["populations"] == 1).all()  # one denominator per partnership and year, every dataset
+    for _, years in rows.groupby("partnership_code"):
+        by = years.set_index("audit_year")
+        assert by.loc["2021/22", "population"] < by.loc["2022/23", "population"]
+        assert by.loc["2023/24", "population"] == by.loc["2022/23", "population"]
+        assert list(by["population_year"]) == [2021, 2022, 2022]
+        assert pd.isna(by.loc["2021/22", "note"]) and pd.isna(by.loc["2022/23", "note"])
+        assert by.loc["2023/24", "note"] == (
+            "mid-2022 estimate, the nearest to this year (no estimate for mid-2023)"
+        )

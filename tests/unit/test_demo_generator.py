@@ -96,8 +96,9 @@ def test_same_arguments_give_identical_bytes(tmp_path: Path) -> None:
     generate_demo_region(tmp_path / "a", months=3, seed=7)
     generate_demo_region(tmp_path / "b", months=3, seed=7)
     first, second = _all_bytes(tmp_path / "a"), _all_bytes(tmp_path / "b")
-    # region.yaml, three lookups and the boundaries, the two comparator files, police files
-    assert len(first) == 1 + 4 + 2 + 3 * 2
+    # region.yaml, three lookups and the boundaries, the mid-year estimates, the two comparator files,
+    # police files
+    assert len(first) == 1 + 4 + 1 + 2 + 3 * 2
     assert first == second
 
 
@@ -115,7 +116,7 @@ def test_region_yaml_has_exactly_the_contract_keys(region: Path) -> None:
         "geography": {
             "lsoa_lookup": LSOA_LOOKUP,
             "partnership_lookup": PARTNERSHIP_LOOKUP,
-            "population": POPULATION,
+            "population": "lookups/lsoa_population_mid_year.csv",
             "lsoa_boundaries": {
                 "file": BOUNDARIES,
                 "attribution": "Fictional boundaries drawn for the demo region (not ONS data)",

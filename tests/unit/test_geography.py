@@ -15,6 +15,7 @@ from csp_audit.geography import (
     resolve_lsoa_partnerships,
     select_partnerships,
 )
+from csp_audit.geography.lookups import latest_population
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 GEO = REALDATA / "geography"
@@ -475,10 +476,32 @@ def test_resolve_finer_mismatch_and_bad_region(
 def test_population(tmp_path: Path) -> None:
     text = 'LSOA Code,LSOA Name,All Ages\nE01000002,B,"1,234"\nE01000001,"A, x", 1500 \n'
     pop = read_population(_write(tmp_path, "pop.csv", text, bom=True))
-    assert pop.to_dict("list") == {"lsoa_code": ["E01000001", "E01000002"], "population": [1500, 1234]}
+    assert pop[["lsoa_code", "population"]].to_dict("list") == {
+        "lsoa_code": ["E01000001", "E01000002"],
+        "population": [1500, 1234],
+    }
+    assert pop["year"].isna().all()  # no year column: one figure serves every year
     assert pop["population"].dtype == "int64" and pop["lsoa_code"].dtype == "str"
     pop = read_population(_write(tmp_path, "pop2.csv", "lsoa11cd,Population\nW01000001,10\n"))
     assert pop["population"].tolist() == [10]
+
+
+def test_population_by_mid_year_estimate(tmp_path: Path) -> None:
+    text = "LSOA11CD,mid_year,population\nE01000001,2022,110\nE01000001,2021,100\nE01000002,2021,50\n"
+    pop = read_population(_write(tmp_path, "pop.csv", text))
+    assert pop.astype({"year": int}).to_dict("list") == {
+        "lsoa_code": ["E01000001", "E01000001", "E01000002"],
+        "population": [100, 110, 50],
+        "year": [2021, 2022, 2021],
+    }
+    latest = latest_population(pop)
+    assert latest.to_dict("list") == {"lsoa_code": ["E01000001", "E01000002"], "population": [110, 50]}
+    with pytest.raises(GeographyError, match=r"line 3: LSOA E01000001 already given for 2022 on line 2"):
+        read_population(
+            _write(tmp_path, "dup.csv", "LSOA11CD,mid_year,population\nE01000001,2022,1\nE01000001,2022,2\n")
+        )
+    with pytest.raises(GeographyError, match=r"line 2: year 'mid-2022' in column mid_year is not a year"):
+        read_population(_write(tmp_path, "bad.csv", "LSOA11CD,mid_year,population\nE01000001,mid-2022,1\n"))
 
 
 @pytest.mark.parametrize(

@@ -40,10 +40,17 @@ lad_vintage as (
     where "lookup" = 'lsoa_lookup' and "level" = 'lad'
 ),
 
+-- weights do not change by year: the latest estimate of each LSOA
+latest_populations as (
+    select lsoa_code, population
+    from {{ ref('stg_geography__populations') }}
+    qualify row_number() over (partition by lsoa_code order by population_year desc nulls last) = 1
+),
+
 lsoas as (
     select l.*, p.population
     from {{ ref('stg_geography__lsoas') }} as l
-    left join {{ ref('stg_geography__populations') }} as p using (lsoa_code)
+    left join latest_populations as p using (lsoa_code)
 ),
 
 -- the lookup's own like-for-like flag (raw.geo_apportionment written before it existed has none)

@@ -75,5 +75,5 @@ select
     w.incomplete_data
 from with_previous as w
 left join {{ ref('int_partnership_populations') }} as pop
-    on pop.partnership_code = w.partnership_code
+    on pop.partnership_code = w.partnership_code and pop.period_start = w.period_start
 order by w.partnership_code, w.period_start, w.crime_type

@@ -3,8 +3,10 @@
     divided by the dispersion of the two years' monthly series (pooled Pearson chi-square / df,
     floored at 1), and a Benjamini-Hochberg q-value across the tests of one partnership's audit year
     (its pack); verdicts are read from q. Two years are compared only when
-    they cover the same number of months (the population denominator is the same for every year,
-    so equal months mean equal exposure); otherwise the verdict is 'insufficient data'.
+    they cover the same number of months; otherwise the verdict is 'insufficient data'. The test is
+    on counts: it takes equal months as equal exposure and leaves out the change in residents between
+    the two mid-year estimates (a fraction of a per cent a year), which rate_per_1000 in area_rates
+    shows year by year.
     Apportioned (fractional) counts are rounded to whole incidents for the test only. A year with a
     month whose deliveries are missing, rejected or overdue (audit.data_completeness) is incomplete:
     no change to or from it is tested, its verdicts say 'incomplete data', and incomplete_data names

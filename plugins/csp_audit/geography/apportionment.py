@@ -36,7 +36,7 @@ def apportionment_weights(region: Region) -> pd.DataFrame:
         if region_vintage is None:
             region_vintage = lookups.read_lsoa_lookup(region.lsoa_lookup).vintages["lsoa"]
             if region.population is not None:
-                population = lookups.read_population(region.population)
+                population = lookups.latest_population(lookups.read_population(region.population))
         weighted = population if a.weight == "population" else None
         change = lookups.read_lsoa_change(a.lookup, population=weighted)
         old, new = change.attrs["old_vintage"], change.attrs["new_vintage"]

@@ -308,6 +308,7 @@ def read_partnership_lookup(path: Path) -> Lookup:
 
 _POP_LSOA_RE = re.compile(r"^lsoa\d*cd$", re.IGNORECASE)
 _POP_VALUE_RE = re.compile(r"^(population|pop|persons|all_ages|total|count)(_?\d{2,4})?$")
+_POP_YEAR_RE = re.compile(r"^(year|mid_year|mid_year_estimate|estimate_year)$")
 _INT_RE = re.compile(r"^(\d+|\d{1,3}(,\d{3})+)$")
 
 
@@ -323,7 +324,10 @@ def read_population(path: Path) -> pd.DataFrame:
     column (population, pop, persons, all ages, total or count, optionally with a year suffix).  Values must
     be non-negative integers (thousands separators allowed, as in spreadsheet exports); anything else is
     refused with its line number, because a silently dropped or mis-parsed denominator distorts every rate.
-    Returns columns lsoa_code (str) and population (int64), sorted by lsoa_code.
+    An optional year column (year, mid_year, mid_year_estimate, estimate_year) gives one estimate per
+    LSOA and year, so each audit year's rates use their own mid-year estimate; without one, the one
+    figure serves every year. Returns columns lsoa_code (str), population (int64) and year (Int64, null
+    without a year column), sorted by lsoa_code and year.
     """
     table = _read_csv(path)
     lsoa_cols = [i for i, n in enumerate(table.header) if _POP_LSOA_RE.match(n)]
@@ -342,12 +346,24 @@ def read_population(path: Path) -> pd.DataFrame:
                 f"{table.path}: several {what} columns: {', '.join(table.header[i] for i in found)}"
             )
     code_idx, value_idx = lsoa_cols[0], value_cols[0]
+    year_cols = [i for i, n in enumerate(table.header) if _POP_YEAR_RE.match(_normalise_header(n))]
+    year_idx = year_cols[0] if year_cols else None
     codes: list[str] = []
     values: list[int] = []
-    first_line: dict[str, int] = {}
+    years: list[int | None] = []
+    first_line: dict[tuple[str, int | None], int] = {}
     for row, line in zip(table.rows, table.lines, strict=True):
         code = row[code_idx].strip()
         raw = row[value_idx].strip()
+        year: int | None = None
+        if year_idx is not None:
+            text = row[year_idx].strip()
+            if not re.fullmatch(r"(19|20)[0-9]{2}", text):
+                raise GeographyError(
+                    f"{table.path}: line {line}: year {text[:30]!r} in column {table.header[year_idx]} is not a "
+                    "year such as 2021 (the mid-year estimate's year)"
+                )
+            year = int(text)
         if not _CODE_RE.match(code):
             raise GeographyError(
                 f"{table.path}: line {line}: LSOA code {code!r} in column {table.header[code_idx]} is not "
@@ -370,17 +386,35 @@ def read_population(path: Path) -> pd.DataFrame:
                 f"{table.path}: line {line}: population {raw[:30]!r}{'...' if len(raw) > 30 else ''} for {code} "
                 f"in column {table.header[value_idx]} is too large to be a population"
             )
-        if code in first_line:
+        if (code, year) in first_line:
             raise GeographyError(
-                f"{table.path}: line {line}: LSOA {code} already given on line {first_line[code]}"
+                f"{table.path}: line {line}: LSOA {code} already given"
+                + (f" for {year}" if year is not None else "")
+                + f" on line {first_line[(code, year)]}"
             )
-        first_line[code] = line
+        first_line[(code, year)] = line
         codes.append(code)
         values.append(int(raw.replace(",", "")))
+        years.append(year)
     frame = pd.DataFrame(
-        {"lsoa_code": pd.Series(codes, dtype=str), "population": pd.Series(values, dtype="int64")}
+        {
+            "lsoa_code": pd.Series(codes, dtype=str),
+            "population": pd.Series(values, dtype="int64"),
+            "year": pd.Series(years, dtype="Int64"),
+        }
     )
-    return frame.sort_values("lsoa_code", ignore_index=True)
+    return frame.sort_values(["lsoa_code", "year"], ignore_index=True)
+
+
+def latest_population(frame: pd.DataFrame) -> pd.DataFrame:
+    """One figure per LSOA, the latest estimate's: where one population must serve (apportionment
+    weights, which do not change by year)."""
+    if "year" not in frame.columns:
+        return frame
+    latest = frame.sort_values(["lsoa_code", "year"], na_position="first").drop_duplicates(
+        "lsoa_code", keep="last"
+    )
+    return latest[["lsoa_code", "population"]].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -62,7 +62,13 @@ def region_tables(region: Region) -> dict[str, pd.DataFrame]:
     population = (
         lookups.read_population(region.population)
         if region.population
-        else pd.DataFrame({"lsoa_code": pd.Series(dtype="str"), "population": pd.Series(dtype="int64")})
+        else pd.DataFrame(
+            {
+                "lsoa_code": pd.Series(dtype="str"),
+                "population": pd.Series(dtype="int64"),
+                "year": pd.Series(dtype="Int64"),
+            }
+        )
     )
     frame = partnerships.frame
     members = (
