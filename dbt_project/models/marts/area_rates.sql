@@ -62,7 +62,8 @@ select
     cast(round(1000.0 * y.incidents / nullif(p.population, 0), 3) as double) as rate_per_1000,
     cast(case when p.first_estimate = p.last_estimate then p.first_estimate end as integer) as population_year,
     case
-        when p.population is null then 'not every LSOA of the area has a population (none is set, or the file misses some): no rate'
+        when p.population is null
+            then 'not every LSOA of the area has a population (none is set, or the file misses some): no rate'
         when p.undated then 'one population serves every year (the population file gives no year)'
         when not p.own_year
             then
