@@ -6,7 +6,10 @@
     rows sit on the period's first month and span months_in_period months.
 
     Built by month (macros/incremental_by_month.sql): a refresh rebuilds only the months whose
-    harmonised fact changed, and every month when the areas, grains, categories or this SQL did. -#}
+    harmonised fact changed, and every month when the areas, grains, categories or this SQL did.
+    Rows are not sorted: months are appended as they are rebuilt, so no order could be kept, and the
+    sort of a national table (about 100 million rows over three years) spilled to disk; readers
+    order what they read (the packs read it by partnership, area, dataset, category and month). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
@@ -112,4 +115,3 @@ left join area_counts as n
         and n.dataset = k.dataset
         and n.category = k.category
         and n."month" = m."month"
-order by a.partnership_code, a.area_type, a.area_code, k.dataset, k.category, m."month"
