@@ -68,7 +68,8 @@ unlocated as (
         f.partnership_code,
         f.dataset,
         f.period_start,
-        sum(f.incidents * m.share_unlocated) / nullif(sum(f.incidents), 0) as share_unlocated
+        {{ exact_sum('f.incidents * m.share_unlocated') }}
+        / nullif({{ exact_sum('f.incidents') }}, 0) as share_unlocated
     from fact as f
     inner join force_months as m
         on m.agency = f.agency and m.period_month = f."month"

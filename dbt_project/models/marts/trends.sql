@@ -36,7 +36,7 @@ dispersion as (
         m.partnership_code, m.dataset, m.category, m.period_start,
         case
             when any_value(p.period_mean) > 0
-                then sum((m.incidents - p.period_mean) ^ 2) / any_value(p.period_mean)
+                then {{ exact_sum('(m.incidents - p.period_mean) ^ 2') }} / any_value(p.period_mean)
         end as chi_square,
         case when any_value(p.period_mean) > 0 then any_value(p.periods) - 1 end as chi_square_df
     from {{ ref('area_monthly') }} as m

@@ -98,7 +98,12 @@ issue_periods as (
 ),
 
 period_means as (
-    select partnership_code, period_start, issue, count(*) as periods, avg(incidents) as period_mean
+    select
+        partnership_code,
+        period_start,
+        issue,
+        count(*) as periods,
+        {{ exact_sum('incidents') }} / count(*) as period_mean
     from issue_periods
     group by partnership_code, period_start, issue
 ),
@@ -109,7 +114,7 @@ dispersion as (
         q.partnership_code, q.period_start, q.issue,
         case
             when any_value(p.period_mean) > 0
-                then sum((q.incidents - p.period_mean) ^ 2) / any_value(p.period_mean)
+                then {{ exact_sum('(q.incidents - p.period_mean) ^ 2') }} / any_value(p.period_mean)
         end as chi_square,
         case when any_value(p.period_mean) > 0 then any_value(p.periods) - 1 end as chi_square_df
     from issue_periods as q
@@ -208,7 +213,7 @@ concentrated as (
 
 harmed as (
     select
-        h.partnership_code, h.period_start, m.issue, sum(h.weighted_incidents) as weighted_incidents,
+        h.partnership_code, h.period_start, m.issue, {{ exact_sum('h.weighted_incidents') }} as weighted_incidents,
         any_value(h.population) as population
     from matched as m
     inner join {{ ref('harm') }} as h
