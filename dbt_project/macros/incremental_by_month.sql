@@ -53,7 +53,8 @@
 
 {#- The months to (re)build, as a query of one column `month`; with no state, every month. -#}
 {% macro changed_months_sql() -%}
-    {%- set state = adapter.get_relation(database=built_from_relation().database, schema=built_from_relation().schema, identifier=built_from_relation().identifier) if execute else none -%}
+    {%- set saved = built_from_relation() -%}
+    {%- set state = adapter.get_relation(database=saved.database, schema=saved.schema, identifier=saved.identifier) if execute else none -%}
     {%- if state is none -%}
         select distinct cast("month" as date) as "month" from {{ ref('int_incidents_harmonised') }}
         union

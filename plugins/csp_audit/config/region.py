@@ -146,7 +146,7 @@ class Region:
     apportionment: tuple[Apportionment, ...] = ()
     bounding_box: tuple[float, float, float, float] = ENGLAND_AND_WALES_BOX
     lsoa_boundaries: LsoaBoundaries | None = None
-    comparators: Comparators = field(default_factory=lambda: Comparators())
+    comparators: Comparators = field(default_factory=Comparators)
 
 
 def _fail(path: Path, key: str, message: str) -> RegionConfigError:
