@@ -4,6 +4,11 @@ A pack version folder holds::
 
     report.html          the strategic-assessment report (self-contained: inline CSS and SVG)
     report.pdf           the same report printed to A4 (WeasyPrint), for those who file or print it
+    assessment.html      the strategic assessment written from the tables (eight sections, every figure
+                         traced to its table row; see :mod:`csp_audit.packs.assessment`)
+    assessment.pdf       the same, printed to A4
+    commentary.md        the partnership's commentary merged into the assessment, when it wrote any
+                         (kept beside the releases in commentary/<audit year>.md, across refreshes)
     tables.xlsx          Contents and Notes sheets, then one sheet per table ([c] where withheld)
     csv/<table>.csv      every table, formula-safe, UTF-8
     parquet/<table>.parquet
@@ -30,7 +35,9 @@ from typing import Any
 import pandas as pd
 
 from csp_audit.packs import release as rel
+from csp_audit.packs.assessment import audit_year_of, build_assessment
 from csp_audit.packs.boundaries import Boundaries, read_boundaries
+from csp_audit.packs.commentary import Commentary, ensure_starter, read_commentary
 from csp_audit.packs.disclosure import MARKER, RULE_COLUMN
 from csp_audit.packs.extracts import csv_bytes, write_parquet
 from csp_audit.packs.history import published_history
@@ -266,9 +273,14 @@ def _release_partnership(
     checksums = {table: sha256(data) for table, data in csvs.items()}
     folder = out_root / code
     stale = _stale_lines(pack)
+    year = audit_year_of(pack)
     with rel.locked(folder):
         rel.recover(folder)  # what a publisher killed mid-release left (rel.recover)
-        decision = rel.decide(folder, checksums)
+        # the officer's commentary for the year (a starter with the section headings the first time): an
+        # edit alone makes a new version; without any written words the release records none
+        commentary = read_commentary(ensure_starter(folder, name, code, year)) if year else Commentary(None)
+        documents = {"commentary": sha256(commentary.text) if commentary.written else None}
+        decision = rel.decide(folder, checksums, documents)
         combined = sha256(json.dumps(checksums, sort_keys=True).encode())
         if not decision.new:
             rel.append_log(folder, {"refreshed_at": created.isoformat(), "refresh_label": label, "outcome": "unchanged",
@@ -289,7 +301,8 @@ def _release_partnership(
         def fill(staging: Path) -> None:
             _write_pack(staging, pack=pack, csvs=csvs, checksums=checksums, tables=tables, source=source,
                         terms=terms, code=code, name=name, version=decision.version, previous=decision.previous,
-                        label=label, created=created, restated=restated, added=added, boundaries=boundaries)  # fmt: skip
+                        label=label, created=created, restated=restated, added=added, boundaries=boundaries,
+                        commentary=commentary)  # fmt: skip
 
         # the new version's unannounced marker is written with it, before it becomes visible: the notice
         # step announces exactly the releases whose marker is present (a killed publish resumes from it)
@@ -319,7 +332,9 @@ def _write_pack(
     restated: pd.DataFrame,
     added: dict[str, int],
     boundaries: Boundaries | None = None,
+    commentary: Commentary | None = None,
 ) -> None:
+    commentary = commentary or Commentary(None)
     (staging / "csv").mkdir()
     (staging / "parquet").mkdir()
     for table, frame in pack.items():
@@ -382,6 +397,15 @@ def _write_pack(
     (staging / "report.html").write_text(report, encoding="utf-8")
     # printed from the same HTML before the manifest is made, so it is listed and checksummed with the rest
     write_pdf(report, staging / "report.pdf", created=created)
+    assessment, _year = build_assessment(
+        tables=pack, keys={t: tuple(k for k in tables[t].spec.key if k in pack[t].columns) for t in pack},
+        partnership=(code, name), region_name=source.region_name, version=version, refresh_label=label,
+        created=created.strftime("%d %B %Y %H:%M UTC"), commentary=commentary,
+    )  # fmt: skip
+    (staging / "assessment.html").write_text(assessment, encoding="utf-8")
+    write_pdf(assessment, staging / "assessment.pdf", created=created)
+    if commentary.written:
+        (staging / "commentary.md").write_bytes(commentary.text)
     files = {str(p.relative_to(staging)): file_sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
     manifest = {
         "pack": "csp-audit crime and disorder audit pack",
@@ -413,6 +437,13 @@ def _write_pack(
             "file": "restatements.csv",
             "new_rows": added if previous else {},
         },
+        "commentary": {
+            "file": "commentary.md",
+            "source": f"commentary/{commentary.path.name}" if commentary.path else None,
+            "sha256": sha256(commentary.text),
+        }
+        if commentary.written
+        else None,
         "files": files,
     }
     (staging / "manifest.json").write_text(

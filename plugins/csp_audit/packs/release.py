@@ -119,14 +119,24 @@ def read_manifest(version_dir: Path) -> dict:
     return json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
 
 
-def decide(partnership_dir: Path, table_checksums: dict[str, str]) -> Decision:
-    """New version, or unchanged (same tables, same checksums as the latest release)."""
+def decide(
+    partnership_dir: Path, table_checksums: dict[str, str], documents: dict[str, str | None] | None = None
+) -> Decision:
+    """New version, or unchanged (same tables, same checksums as the latest release).
+
+    ``documents``: what else a release is made of, by manifest key (e.g. ``commentary`` -> the sha256 of
+    the partnership's commentary file, or None without one). A release whose manifest records another
+    value, or none where one is expected, is followed by a new version: an officer's edit alone is
+    published, and a release made before a document existed gets one at the next refresh."""
     previous = latest_version(partnership_dir)
     if previous is not None:
-        before = {
-            name: t["sha256"] for name, t in read_manifest(partnership_dir / previous)["tables"].items()
-        }
-        if before == table_checksums:
+        manifest = read_manifest(partnership_dir / previous)
+        before = {name: t["sha256"] for name, t in manifest["tables"].items()}
+        same_documents = all(
+            key in manifest and (manifest[key] or {}).get("sha256") == digest
+            for key, digest in (documents or {}).items()
+        )
+        if before == table_checksums and same_documents:
             return Decision(False, previous, previous)
     return Decision(True, next_version(partnership_dir), previous)
 
