@@ -68,6 +68,7 @@ POLICE_DIR = "police"
 COMPARATOR_RATES_PATH = "lookups/csp_recorded_crime_published.csv"
 COMPARATOR_CHARACTERISTICS_PATH = "lookups/csp_characteristics.csv"
 COMPARATOR_GROUP_SIZE = 5
+COUNTY_CODE = "E10990001"
 OTHER_PARTNERSHIPS = 30  # partnerships of the fictional nation outside the demo's forces
 
 ANTI_SOCIAL_BEHAVIOUR = "Anti-social behaviour"
@@ -649,6 +650,17 @@ def _write_region_yaml(out_dir: Path, spec: DemoSpec, *, boundaries: bool = Fals
     the default (the lookup's vintage: LSOA11CD), as most regions will.
     """
     codes = ", ".join(f.code for f in spec.region_forces)
+    # a two-tier county over the first force's partnerships (fictional E10 code): its district partnerships
+    # agree a county community safety agreement, which the publish rolls up (region key counties)
+    first = spec.region_forces[0] if spec.region_forces else None
+    county = (
+        "counties:\n"
+        f"  - code: {COUNTY_CODE}\n"
+        f"    name: {first.name} County\n"
+        f"    partnerships: [{', '.join(c.code for c in first.csps)}]\n"
+        if first is not None and len(first.csps) > 1
+        else ""
+    )
     text = (
         f"name: {spec.name}\n"
         f"audit_year_start_month: {spec.audit_year_start_month}\n"
@@ -673,6 +685,7 @@ def _write_region_yaml(out_dir: Path, spec: DemoSpec, *, boundaries: bool = Fals
             if (out_dir / COMPARATOR_RATES_PATH).exists()
             else ""
         )
+        + county
     )
     path = out_dir / "region.yaml"
     path.write_text(text, encoding="utf-8", newline="\n")

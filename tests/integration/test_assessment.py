@@ -227,3 +227,44 @@ def test_an_officers_commentary_is_merged_versioned_and_survives_a_refresh(
     merged(refreshed.path)
     assert rel.read_latest(out / code) == refreshed.version
     assert files[0].read_text(encoding="utf-8") == text  # the file itself is never rewritten
+
+
+def test_the_county_roll_up_covers_its_districts_only_at_partnership_level(demo_run: Path) -> None:
+    region = (demo_run / "region.yaml").read_text(encoding="utf-8")
+    county = re.search(r"- code: (E10\d{6})\n\s+name: (.+)\n\s+partnerships: \[(.+)\]", region)
+    assert county, "the demo region names a two-tier county"
+    members = [c.strip() for c in county[3].split(",")]
+    folder = demo_run / "publish" / "counties" / county[1] / "latest"
+    html = (folder / "county-agreement.html").read_text(encoding="utf-8")
+    assert "county community safety agreement" in html
+    pdf = PdfReader(folder / "county-agreement.pdf")
+    assert "Shared priorities" in "\n".join(page.extract_text() or "" for page in pdf.pages)
+    reader = read_assessment(folder / "county-agreement.html")
+    assert reader.sections == [
+        "levels",
+        "changes",
+        "priorities",
+        "delivery",
+        "data-quality",
+        "recommendations",
+    ]
+    cache: dict = {}
+    for figure in reader.figures:
+        assert recompute(folder, figure, cache) == figure["text"], figure
+    assert len(reader.figures) > 20
+    assert not re.findall(r"\S*\d\S*", " ".join(reader.loose))
+    with duckdb.connect(str(demo_run / "warehouse.duckdb"), read_only=True) as con:
+        areas = {r[0] for r in con.execute("select distinct area_code from audit.area_rates "
+                                           "where area_type in ('ward', 'lsoa')").fetchall()}  # fmt: skip
+        names = dict(
+            con.execute("select distinct partnership_code, partnership_name from audit.area_rates").fetchall()
+        )
+    # no small area of any district, and no partnership outside the county
+    assert not [a for a in areas if a in html]
+    assert not [n for c, n in names.items() if c not in members and n in html]
+    for table in cache.values():
+        assert set(table["partnership_code"]) <= set(members)
+        if "area_type" in table:
+            assert set(table["area_type"]) == {"partnership"}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [p["code"] for p in manifest["partnerships"]] == members

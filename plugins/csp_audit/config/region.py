@@ -27,7 +27,9 @@ _TOP_KEYS = {
     "sources",
     "data_roots",
     "comparators",
+    "counties",
 }
+_COUNTY_KEYS = {"code", "name", "partnerships"}
 _COMPARATOR_KEYS = {"partnership_rates", "characteristics", "groups", "group_size"}
 # Folders, besides the region file's own, that its paths may point into (os.pathsep-separated)
 DATA_ROOTS_ENV = "CSP_AUDIT_DATA_ROOTS"
@@ -130,6 +132,16 @@ class Apportionment:
 
 
 @dataclass(frozen=True)
+class County:
+    """A two-tier county whose district partnerships agree a county community safety agreement: its
+    publish writes one roll-up across them (:mod:`csp_audit.packs.county`)."""
+
+    code: str
+    name: str
+    partnerships: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Region:
     """A validated region: every path absolute, every code checked for format."""
 
@@ -147,6 +159,7 @@ class Region:
     bounding_box: tuple[float, float, float, float] = ENGLAND_AND_WALES_BOX
     lsoa_boundaries: LsoaBoundaries | None = None
     comparators: Comparators = field(default_factory=Comparators)
+    counties: tuple[County, ...] = ()
 
 
 def _fail(path: Path, key: str, message: str) -> RegionConfigError:
@@ -324,7 +337,32 @@ def load_region(path: str | Path) -> Region:
         bounding_box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
         lsoa_boundaries=boundaries,
         comparators=_comparators(base, path, doc.get("comparators"), roots),
+        counties=_counties(path, doc.get("counties")),
     )
+
+
+def _counties(path: Path, value: Any) -> tuple[County, ...]:
+    """``counties``: a list of ``{code, name, partnerships}`` (a two-tier county, E10; its district partnerships, E22);
+    that the partnerships are the region's is checked when the roll-up is built."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise _fail(path, "counties", "must be a non-empty list of {code, name, partnerships}")
+    counties = []
+    for i, item in enumerate(value):
+        entry = _mapping(path, f"counties[{i}]", item, _COUNTY_KEYS)
+        missing = sorted(_COUNTY_KEYS - set(entry))
+        if missing:
+            raise _fail(path, f"counties[{i}]", f"missing {', '.join(missing)}")
+        (code,) = _codes(path, f"counties[{i}].code", [entry["code"]], ("E10",))
+        name = str(entry["name"]).strip()
+        if not name:
+            raise _fail(path, f"counties[{i}].name", "must not be empty")
+        members = _codes(path, f"counties[{i}].partnerships", entry["partnerships"], ("E22", "W14"))
+        counties.append(County(code, name, members))
+    if len({c.code for c in counties}) != len(counties):
+        raise _fail(path, "counties", "lists a county code more than once")
+    return tuple(counties)
 
 
 def _comparators(base: Path, path: Path, value: Any, roots: tuple[Path, ...]) -> Comparators:

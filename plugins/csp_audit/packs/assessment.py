@@ -76,7 +76,7 @@ class Recommendation:
     finding: str  # the id of the element it comes from (a link target)
 
 
-def _label_of(dataset: str) -> str:
+def label_of(dataset: str) -> str:
     return _label(dataset, LABELS)
 
 
@@ -164,7 +164,7 @@ class Writer:
         return s
 
     def _level_item(self, dataset: str, row: dict) -> Markup:
-        label = _label_of(dataset)
+        label = label_of(dataset)
         if not usable(row, "incidents"):
             return Markup("<strong>{}</strong>: the count is withheld to protect confidentiality.").format(
                 label
@@ -280,7 +280,7 @@ class Writer:
         for r in incomplete.sort_values("dataset").to_dict("records"):
             s.paragraphs.append(Markup("<span class=\"incomplete\">{}: the change on {} is over incomplete data "
                                        "({}) and is not reported.</span>").format(
-                _label_of(r["dataset"]), self.lit(r["previous_audit_year"]),
+                label_of(r["dataset"]), self.lit(r["previous_audit_year"]),
                 self.lit(_incomplete(r) or "part of a year missing")))  # fmt: skip
         return s
 
@@ -293,7 +293,7 @@ class Writer:
         what = "all categories" if r["category"] == "All" else r["category"]
         return Markup('<span id="{}"><strong>{}, {}</strong>: {} {} of {}, from {} in {} to {} in {} '
                       "(q = {}: {} that this is more than normal variation).</span>").format(
-            _anchor("change", r["dataset"], r["category"]), _label_of(r["dataset"]), what, size,
+            _anchor("change", r["dataset"], r["category"]), label_of(r["dataset"]), what, size,
             "rise" if up else "fall", self.tr.fig("trends", r, "pct_change", "abs_pct"),
             self.tr.fig("trends", r, "previous_year_incidents", "count"), self.lit(r["previous_audit_year"]),
             self.tr.fig("trends", r, "incidents", "count"), self.lit(r["audit_year"]),
@@ -318,7 +318,7 @@ class Writer:
         dataset, category = r["dataset"], r["category"]
         what = "all categories" if category == "All" else category
         head = Markup("<strong>{}, {}</strong>: a change of {} incidents").format(
-            _label_of(dataset), what, self.tr.fig("trends", r, "change", "signed"))  # fmt: skip
+            label_of(dataset), what, self.tr.fig("trends", r, "change", "signed"))  # fmt: skip
         if not finding:
             head += Markup(" (not a finding: {}; shown for context)").format(r.get("verdict") or "not tested")
         parts: list[Markup] = [head]
@@ -557,7 +557,7 @@ class Writer:
             shares = [(c, w) for c, w in (("share_exact", "placed exactly"), ("share_apportioned", "apportioned from "
                       "coarser areas"), ("share_unlocated", "without a location")) if usable(r, c)]  # fmt: skip
             if shares:
-                s.items.append(Markup("<strong>{}</strong>: {}.").format(_label_of(r["dataset"]), Markup(", ").join(
+                s.items.append(Markup("<strong>{}</strong>: {}.").format(label_of(r["dataset"]), Markup(", ").join(
                     Markup("{} {}").format(self.tr.fig("coterminosity", r, c, "share"), w) for c, w in shares)))  # fmt: skip
         fresh = self.frame("dataset_freshness")
         if len(fresh):
@@ -570,12 +570,12 @@ class Writer:
             for r in stale.sort_values(["dataset", "agency"]).to_dict("records"):
                 anchor = _anchor("stale", r["dataset"], r["agency"])
                 s.paragraphs.append(Markup('<span id="{}">{} from {}: last good {}, expected {} ({}).</span>').format(
-                    anchor, _label_of(r["dataset"]), self.lit(r["agency"]), self.lit(r.get("last_good_period") or "none"),
+                    anchor, label_of(r["dataset"]), self.lit(r["agency"]), self.lit(r.get("last_good_period") or "none"),
                     self.lit(r["expected_period"]),
                     self.tr.fig("dataset_freshness", r, "reason", "text") if usable(r, "reason") else "not delivered"))  # fmt: skip
                 self.recommendations.append(Recommendation(Markup(
                     "Agree a delivery date with <strong>{}</strong> for {}, stale since {}.").format(
-                    self.lit(r["agency"]), _label_of(r["dataset"]), self.lit(r.get("last_good_period") or "the start")), anchor))  # fmt: skip
+                    self.lit(r["agency"]), label_of(r["dataset"]), self.lit(r.get("last_good_period") or "the start")), anchor))  # fmt: skip
         caveats = self.frame("caveats")
         if self.year is not None and len(caveats):
             for r in (
@@ -584,10 +584,10 @@ class Writer:
                 if _incomplete(r):
                     anchor = _anchor("incomplete", r["dataset"])
                     s.paragraphs.append(Markup('<span id="{}" class="incomplete">{}: incomplete data ({}).</span>').format(
-                        anchor, _label_of(r["dataset"]), self.tr.fig("caveats", r, "incomplete_data", "text")))  # fmt: skip
+                        anchor, label_of(r["dataset"]), self.tr.fig("caveats", r, "incomplete_data", "text")))  # fmt: skip
                     self.recommendations.append(Recommendation(Markup(
                         "Ask for the missing deliveries of {} so this year's figures can be reported as findings."
-                    ).format(_label_of(r["dataset"])), anchor))  # fmt: skip
+                    ).format(label_of(r["dataset"])), anchor))  # fmt: skip
         quality = self.frame("data_quality")
         if len(quality):
             rejected = rows_matching(quality, {"gate_outcome": "rejected"})
@@ -611,7 +611,7 @@ class Writer:
             where = Markup(", starting with {}").format(wards[0]) if wards else Markup("")
             text = (Markup("Examine the rise in {} ({}){}: what changed, and which partner can act on it.")
                     if up else Markup("Find out what lay behind the fall in {} ({}){}, and keep it going."))  # fmt: skip
-            self.recommendations.insert(0, Recommendation(text.format(_label_of(r["dataset"]), what, where),
+            self.recommendations.insert(0, Recommendation(text.format(label_of(r["dataset"]), what, where),
                                                           _anchor("change", r["dataset"], r["category"])))  # fmt: skip
         s.paragraphs.append(Markup("Draft recommendations, each following from a finding above (the link leads to "
                                    "it). They are suggestions for the partnership to edit, not decisions."))  # fmt: skip

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -38,6 +38,7 @@ from csp_audit.packs import release as rel
 from csp_audit.packs.assessment import audit_year_of, build_assessment
 from csp_audit.packs.boundaries import Boundaries, read_boundaries
 from csp_audit.packs.commentary import Commentary, ensure_starter, read_commentary
+from csp_audit.packs.county import build_county_agreements
 from csp_audit.packs.disclosure import MARKER, RULE_COLUMN
 from csp_audit.packs.extracts import csv_bytes, write_parquet
 from csp_audit.packs.history import published_history
@@ -48,7 +49,10 @@ from csp_audit.packs.source import Source, read_source
 from csp_audit.packs.strategy import SURVEY, SURVEY_MARTS, survey_terms
 from csp_audit.packs.tables import Published, published_tables, terms_for
 from csp_audit.packs.workbook import write_workbook
-from csp_audit.progress import Bar
+from csp_audit.progress import Bar, progress
+
+if TYPE_CHECKING:
+    from csp_audit.config import Region
 
 OTHER_AREA = "[another partnership's area]"
 # order of the sheets and extracts
@@ -204,7 +208,8 @@ def build_packs(
     or without a region, the reports keep the dot map.
     """
     source = read_source(warehouse_file, plan_file=plan_file)
-    boundaries = region_boundaries(source, plan_file=plan_file, region_file=region_file)
+    region = _load_region(plan_file=plan_file, region_file=region_file)
+    boundaries = region_boundaries(source, region=region) if region is not None else None
     terms = terms_for(sorted(set(source.marts["area_rates"]["dataset"])), source.terms)
     if any(m in source.marts for m in SURVEY_MARTS):
         terms[SURVEY] = survey_terms(terms)
@@ -221,12 +226,36 @@ def build_packs(
                 _release_partnership(tables, source, terms, code, name, out_root, label, created, boundaries)
             )
             bar.advance(1, f"{code} {results[-1].outcome} {results[-1].version}")
+    if region is not None and region.counties:
+        counties = build_county_agreements(tables, source.partnerships, region.counties, out_root,
+                                           region_name=source.region_name, label=label, created=created)  # fmt: skip
+        for county in counties:
+            progress(
+                f"county agreement {county.county_code} ({county.county_name}): {county.outcome} {county.version}"
+            )
     write_publish_index(out_root, f"Audit packs: {source.region_name}")
     return results
 
 
+def _load_region(
+    *, plan_file: str | Path | None = None, region_file: str | Path | None = None
+) -> Region | None:
+    """The region YAML named directly, else the plan's region; None when neither names one."""
+    from csp_audit.config import load_region
+
+    if region_file is None and plan_file is not None:
+        from csp_audit.plan import load_run_plan
+
+        region_file = load_run_plan(plan_file).region
+    return load_region(region_file) if region_file is not None else None
+
+
 def region_boundaries(
-    source: Source, *, plan_file: str | Path | None = None, region_file: str | Path | None = None
+    source: Source,
+    *,
+    plan_file: str | Path | None = None,
+    region_file: str | Path | None = None,
+    region: Region | None = None,
 ) -> Boundaries | None:
     """The region's LSOA boundaries (only the region's own LSOAs kept), or None when it names no file.
 
@@ -234,16 +263,8 @@ def region_boundaries(
     boundary file when the named file cannot be used (``csp-audit publish`` prints it as the failed step's
     cause): a map silently falling back to dots would hide a broken configuration.
     """
-    from csp_audit.config import load_region
-
-    if region_file is None and plan_file is not None:
-        from csp_audit.plan import load_run_plan
-
-        region_file = load_run_plan(plan_file).region
-    if region_file is None:
-        return None
-    region = load_region(region_file)
-    if region.lsoa_boundaries is None:
+    region = region or _load_region(plan_file=plan_file, region_file=region_file)
+    if region is None or region.lsoa_boundaries is None:
         return None
     vintage = next(
         (
