@@ -128,3 +128,30 @@ def test_lsoa_boundaries_errors_name_the_key(tmp_path: Path, change: tuple[str, 
     body = GOOD.replace("  population: lookups/pop.csv\n", BOUNDARIES).replace(*change)
     with pytest.raises(RegionConfigError, match=rf"key '{re.escape(key)}'"):
         load_region(_region(tmp_path, body))
+
+
+COUNTY = (
+    "counties:\n  - code: E10000034\n    name: Worcestershire\n    partnerships: [E22000001, E22000002]\n"
+)
+
+
+def test_counties_are_optional_and_name_their_district_partnerships(tmp_path: Path) -> None:
+    assert load_region(_region(tmp_path, GOOD)).counties == ()
+    (county,) = load_region(_region(tmp_path, GOOD + COUNTY)).counties
+    assert (county.code, county.name, county.partnerships) == ("E10000034", "Worcestershire",
+                                                              ("E22000001", "E22000002"))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (("E10000034", "E06000001"), "counties[0].code"),  # a unitary authority is no two-tier county
+        (("[E22000001, E22000002]", "[E22000001, E22000001]"), "counties[0].partnerships"),
+        (("[E22000001, E22000002]", "[E07000001]"), "counties[0].partnerships"),
+        (("    name: Worcestershire\n", ""), "counties[0]"),
+        (("    name: Worcestershire\n", "    name: W\n    tier: two\n"), "counties[0].tier"),
+    ],
+)
+def test_county_errors_name_the_key(tmp_path: Path, change: tuple[str, str], key: str) -> None:
+    with pytest.raises(RegionConfigError, match=re.escape(f"key '{key}'")):
+        load_region(_region(tmp_path, GOOD + COUNTY.replace(*change)))

@@ -264,7 +264,8 @@ def message(release: PackRelease, delivery: Delivery | None) -> tuple[str, str]:
     where = delivery.url if delivery else str(release.path)
     lines.append(
         f"<h3>Where</h3><p>{_safe(where)}: report.html (and report.pdf to print), tables.xlsx, csv/, parquet/, "
-        "restatements.csv and "
+        "restatements.csv, assessment.html and assessment.pdf (the draft strategic assessment; add the "
+        "partnership's commentary in commentary/ beside the releases and it is merged at the next refresh) and "
         "manifest.json (checksums of every file).</p>"
         "<p>Figures marked [c] are withheld to protect confidentiality under each dataset's sharing terms.</p>"
     )

@@ -16,6 +16,8 @@ from csp_audit.packs import release as rel
 
 INDEX = "index.html"
 PDF = "report.pdf"
+ASSESSMENT = "assessment.html"
+COUNTY = "county-agreement.html"
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:2rem auto;max-width:60rem;
@@ -65,11 +67,23 @@ def write_publish_index(out_root: str | Path, title: str = "Audit packs") -> Pat
             )
         newest = (f'<a href="{html.escape(folder.name)}/latest/report.html">latest pack ({html.escape(latest)})</a>'
                   f"{_pdf_link(folder, latest, 'latest')}" if latest else '<span class="muted">no release yet</span>')  # fmt: skip
+        if latest and (folder / latest / ASSESSMENT).is_file():
+            newest += f' · <a href="{html.escape(folder.name)}/latest/{ASSESSMENT}">strategic assessment</a>'
+
         sections.append(
             f'<h2>{html.escape(name)} <span class="muted">{html.escape(folder.name)}</span></h2>'
             f"<p>{newest}</p><table><thead><tr><th>Refreshed</th><th>Label</th><th>Version</th>"
             f"<th>What changed</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )
+    counties = root / "counties"
+    for folder in (
+        sorted(p for p in counties.iterdir() if (p / rel.LOG).is_file()) if counties.is_dir() else []
+    ):
+        latest = rel.read_latest(folder)
+        if latest:
+            link = f"counties/{html.escape(folder.name)}/latest/{COUNTY}"
+            sections.append(f'<h2>County agreement <span class="muted">{html.escape(folder.name)}</span></h2>'
+                            f'<p><a href="{link}">county community safety agreement ({html.escape(latest)})</a></p>')  # fmt: skip
     body = "".join(sections) or "<p>No packs have been published yet.</p>"
     page = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
