@@ -67,6 +67,7 @@ class Section:
     title: str
     paragraphs: list[Markup] = field(default_factory=list)
     items: list[Markup] = field(default_factory=list)
+    after: list[Markup] = field(default_factory=list)  # paragraphs after the list
     commentary: Markup = Markup("")
 
 
@@ -157,10 +158,10 @@ class Writer:
         if len(cats):
             parts = [Markup("{} ({})").format(r["category"], self.tr.fig("area_rates", r, "incidents", "count"))
                      for r in cats.head(3).to_dict("records")]  # fmt: skip
-            s.paragraphs.append(Markup("<strong>What:</strong> the largest categories of police recorded crime "
+            s.after.append(Markup("<strong>What:</strong> the largest categories of police recorded crime "
                                        "and anti-social behaviour were {}.").format(Markup("; ").join(parts)))  # fmt: skip
-        s.paragraphs.append(self._where())
-        s.paragraphs.append(self._when())
+        s.after.append(self._where())
+        s.after.append(self._when())
         return s
 
     def _level_item(self, dataset: str, row: dict) -> Markup:
@@ -169,7 +170,9 @@ class Writer:
             return Markup("<strong>{}</strong>: the count is withheld to protect confidentiality.").format(
                 label
             )
-        text = Markup("<strong>{}</strong>: {} recorded").format(label, self.tr.fig("area_rates", row, "incidents",
+        # an apportioned count is an estimate (a fraction): said so
+        estimated = "an estimated " if not float(row["incidents"]).is_integer() else ""
+        text = Markup("<strong>{}</strong>: {}{} recorded").format(label, estimated, self.tr.fig("area_rates", row, "incidents",
                                                                                       "count"))  # fmt: skip
         text += self._rate_sentence(row)
         caveat = _first(self.frame("caveats"), dataset=dataset, period_start=self.year)
