@@ -52,6 +52,14 @@ FACTORS = (
     ("harm_score", "harm"),
     ("public_concern_score", "public concern"),
 )
+# what SI 2007/1830 asks a strategic assessment to cover (with domestic abuse), and the datasets that do
+STATUTORY = (
+    ("crime", (POLICE,)),
+    ("anti-social behaviour and disorder", (POLICE, "la_asb_reports", "housing_asb_complaints")),
+    ("substance misuse", ("substance_misuse_treatment",)),
+    ("reoffending", ("proven_reoffending", "probation_caseload", "yot_first_time_entrants")),
+    ("domestic abuse", ("domestic_abuse_incidents",)),
+)
 PER_1000 = Markup('per <span class="lit">1,000</span> residents')
 STATUS_WORDS = {
     "green": "on track",
@@ -142,6 +150,7 @@ class Writer:
         s.paragraphs.append(Markup("This assessment covers the audit year {} and the {} datasets the data plan "
                                    "delivered for it.").format(self.lit(self.year_label),
                                                                self.tr.count("area_rates", {"area_type": "partnership", "category": "All", "period_start": self.year}, len(datasets))))  # fmt: skip
+        s.paragraphs.append(self._statutory(set(rates["dataset"])))
         for dataset in datasets:
             row = _first(own, dataset=dataset)
             if row is None:
@@ -163,6 +172,22 @@ class Writer:
         s.after.append(self._where())
         s.after.append(self._when())
         return s
+
+    @staticmethod
+    def _statutory(present: set[str]) -> Markup:
+        """Which of the matters a strategic assessment must cover have a dataset, and which lack one."""
+        covered, absent = [], []
+        for matter, datasets in STATUTORY:
+            found = sorted(present & set(datasets))
+            if found:
+                covered.append(Markup("{} ({})").format(matter, ", ".join(label_of(d) for d in found)))
+            else:
+                absent.append(matter)
+        text = Markup("Matters the assessment must cover: {}.").format(Markup("; ").join(covered) or "none")
+        if absent:
+            text += Markup(' <span class="incomplete">No dataset in the data plan covers {}: add one to '
+                           "the plan (docs/data-plan.md) or cover it from other sources.</span>").format(", ".join(absent))  # fmt: skip
+        return text
 
     def _level_item(self, dataset: str, row: dict) -> Markup:
         label = label_of(dataset)
