@@ -5,7 +5,7 @@ Not part of the runtime package (a deployment does not ship it): ``make venv`` i
 
 - :mod:`~csp_audit_demo.region`: a region with two police forces and five partnerships, its ONS-style
   lookups and 36 months of police.uk street files with the real files' quirks;
-- :mod:`~csp_audit_demo.plan`: its data plan (16 agencies, 8 datasets);
+- :mod:`~csp_audit_demo.plan`: its data plan (17 agencies, 11 datasets);
 - :mod:`~csp_audit_demo.agencies`: every other agency's deliveries, with planted defects;
 - :mod:`~csp_audit_demo.targets`: SMART target registers per partnership;
 - :mod:`~csp_audit_demo.national`: the national-scale region of the benchmark;

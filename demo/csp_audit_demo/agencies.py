@@ -1,8 +1,10 @@
-"""Deterministic demo deliveries from the non-police partners of the demo plan, with realistic defects.
+"""Deterministic demo deliveries of every agency dataset of the demo plan, with realistic defects.
 
 The demo region (:mod:`csp_audit_demo.region`) only has police.uk files; a crime and disorder audit also
-draws on fire and rescue, emergency departments, councils, youth justice, probation, housing providers and a
-public survey. This module writes one delivery per agency, dataset and period of the demo plan
+draws on fire and rescue, emergency departments, councils, youth justice, probation (caseload and proven
+reoffending), housing providers, drug and alcohol treatment, the police forces' domestic abuse counts and a
+public survey, so the strategic assessment's statutory content (crime, disorder, substance misuse,
+reoffending) and domestic abuse are all covered. This module writes one delivery per agency, dataset and period of the demo plan
 (``plan.yaml``, :func:`csp_audit_demo.plan.write_demo_plan`) into the plan's landing folders, in the
 formats the plan agreed and with the awkward parts of real partner data:
 
@@ -137,6 +139,23 @@ OFFENCE_GROUPS: dict[str, float] = {
     "other": 0.20,
 }
 AGE_BANDS: dict[str, float] = {"10-14": 0.3, "15-17": 0.7}
+# NDTMS substance groups: (share of new presentations, adults in treatment in a quarter per new presentation).
+# Opiate clients stay in treatment for years, so they are half the caseload but a fifth of new presentations.
+SUBSTANCE_GROUPS: dict[str, tuple[float, float]] = {
+    "opiate": (0.20, 15.0),
+    "non-opiate": (0.22, 4.5),
+    "alcohol": (0.42, 4.0),
+    "alcohol and non-opiate": (0.16, 3.5),
+}
+NEW_PRESENTATIONS_PER_1000 = 2.3  # adults starting treatment per 1,000 residents a year (England ~130,000)
+# MoJ proven reoffending cohorts: (offenders per 1,000 residents a year, reoffending rate, reoffences per reoffender)
+REOFFENDING_COHORTS: dict[str, tuple[float, float, float]] = {
+    "adult": (7.0, 0.25, 3.9),
+    "juvenile": (0.2, 0.35, 3.6),
+}
+DOMESTIC_ABUSE_PER_1000 = 18.0  # police-recorded DA incidents and crimes per 1,000 residents a year
+DA_RECORD_TYPES: dict[str, float] = {"crime": 0.6, "incident": 0.4}
+DA_REPEAT_VICTIM: dict[str, float] = {"yes": 0.38, "no": 0.62}
 HOUSING_CATEGORIES: dict[str, float] = {
     "noise": 0.32,
     "harassment": 0.14,
@@ -302,7 +321,7 @@ def generate_agency_deliveries(
     start_month: str = "2021-04",
     scale: float = 1.0,
 ) -> dict[str, int]:
-    """Write every non-police dataset of region_dir/plan.yaml into region_dir/landing/, plus the apportionment
+    """Write every dataset of region_dir/plan.yaml but police.uk into region_dir/landing/, plus the apportionment
     lookups, and return {dataset: rows written}.
 
     Periods are the plan's (quarters and years aligned on its cycle) across ``months`` months from
@@ -342,15 +361,10 @@ def generate_agency_deliveries(
     return dict(out.rows)
 
 
-def _is_police(plan: DataPlan, ds: Dataset) -> bool:
-    return all(plan.agencies[a].type == "police" for a in ds.agencies)
-
-
 def agency_datasets(plan: DataPlan) -> list[Dataset]:
-    """The plan's datasets this module generates (every one but police.uk), in plan order."""
-    datasets = [
-        ds for ds in plan.datasets.values() if ds.id != "police_uk_street" and not _is_police(plan, ds)
-    ]
+    """The plan's datasets this module generates, in plan order: every one but police.uk (whose files
+    :mod:`csp_audit_demo.region` writes), the police forces' domestic abuse counts included."""
+    datasets = [ds for ds in plan.datasets.values() if ds.id != "police_uk_street"]
     unknown = sorted(ds.id for ds in datasets if ds.id not in _BUILDERS)
     if unknown:
         raise ValueError(f"no demo generator for dataset(s) {', '.join(unknown)} of {plan.source}")
@@ -922,6 +936,97 @@ def _probation(job: _Job) -> pd.DataFrame:
     )
 
 
+def _treatment(job: _Job) -> pd.DataFrame:
+    """Adults in drug and alcohol treatment by district and substance group: every cell, zeros included.
+
+    New presentations follow population and deprivation (the districts' ASB weight); adults in treatment in
+    the quarter are the new ones plus those continuing, far more for opiates than for alcohol."""
+    region, period = job.region, job.period
+    lads = region.lads[region.lads["csp_code"].isin(job.covers).to_numpy()]
+    years = (period.start.index - Month(2021, 4).index) / 12
+    level = _rng(job.seed, "treatment-level", job.agency).lognormal(0.0, 0.15, size=len(lads))
+    base = lads["population"].to_numpy() / 1000 * NEW_PRESENTATIONS_PER_1000 / 4
+    base = base * (0.6 + 0.4 * lads["asb"].to_numpy()) * level * 1.02**years * job.scale
+    share = np.array([s for s, _ in SUBSTANCE_GROUPS.values()])
+    stay = np.array([r for _, r in SUBSTANCE_GROUPS.values()])
+    lam = base[:, None] * share[None, :]
+    new = job.rng.poisson(lam)
+    continuing = job.rng.poisson(lam * (stay - 1.0)[None, :])
+    groups = np.array(list(SUBSTANCE_GROUPS), dtype=object)
+    return pd.DataFrame(
+        {
+            "quarter_start": period.key,
+            "lad_code": np.repeat(lads.index.to_numpy(dtype=object), len(groups)),
+            "lad_name": np.repeat(lads["lad_name"].to_numpy(dtype=object), len(groups)),
+            "substance_group": np.tile(groups, len(lads)),
+            "in_treatment": (new + continuing).ravel().astype(np.int64),
+            "new_presentations": new.ravel().astype(np.int64),
+        }
+    )
+
+
+def _reoffending(job: _Job) -> pd.DataFrame:
+    """Proven reoffending by district and cohort (adult, juvenile): every cell, zeros included.
+
+    Offenders follow population and the districts' ASB weight; reoffenders are a binomial share of them at
+    the cohort's rate (slowly falling), and reoffences about four per reoffender."""
+    region, period, rng = job.region, job.period, job.rng
+    lads = region.lads[region.lads["csp_code"].isin(job.covers).to_numpy()]
+    years = (period.start.index - Month(2021, 4).index) / 12
+    level = _rng(job.seed, "reoffending-level", job.agency).lognormal(0.0, 0.1, size=len(lads))
+    weight = lads["population"].to_numpy() / 1000 * (0.5 + 0.5 * lads["asb"].to_numpy()) * level * job.scale
+    per_year = np.array([c[0] for c in REOFFENDING_COHORTS.values()])
+    rate = np.array([c[1] for c in REOFFENDING_COHORTS.values()]) * 0.985**years
+    per_reoffender = np.array([c[2] for c in REOFFENDING_COHORTS.values()])
+    offenders = rng.poisson(weight[:, None] * per_year[None, :] / 4)
+    reoffenders = rng.binomial(offenders, np.broadcast_to(rate, offenders.shape))
+    reoffences = reoffenders + rng.poisson(reoffenders * (per_reoffender - 1.0)[None, :])
+    cohorts = np.array(list(REOFFENDING_COHORTS), dtype=object)
+    return pd.DataFrame(
+        {
+            "quarter_start": period.key,
+            "lad_code": np.repeat(lads.index.to_numpy(dtype=object), len(cohorts)),
+            "lad_name": np.repeat(lads["lad_name"].to_numpy(dtype=object), len(cohorts)),
+            "cohort_type": np.tile(cohorts, len(lads)),
+            "offenders": offenders.ravel().astype(np.int64),
+            "reoffences": reoffences.ravel().astype(np.int64),
+            "reoffenders": reoffenders.ravel().astype(np.int64),
+        }
+    )
+
+
+def _domestic_abuse(job: _Job) -> pd.DataFrame:
+    """Police-recorded domestic abuse by LSOA, record type and repeat victim, only the non-zero cells.
+
+    About 18 incidents and crimes per 1,000 residents a year, more where violence is recorded (damped: domestic
+    abuse happens at home, not in the town centre), a little higher in summer and over Christmas. Every second
+    force of the dataset does not record whether the victim is a repeat victim and leaves the column blank."""
+    region, rng = job.region, job.rng
+    served = np.flatnonzero(job.served)
+    lsoas = region.lsoas
+    month = job.period.start
+    violence = np.minimum(lsoas["violence"].to_numpy()[served], 3.0)
+    season = _season(month, 0.08, 7) + (0.08 if month.month in (12, 1) else 0.0)
+    lam = lsoas["population"].to_numpy()[served] / 1000 * DOMESTIC_ABUSE_PER_1000 / 12
+    lam = lam * (0.6 + 0.4 * violence) * season * job.scale
+    types = np.array(list(DA_RECORD_TYPES.values()))
+    codes = lsoas["code"].to_numpy(dtype=object)[served]
+    columns: dict[str, tuple[int, Any]] = {
+        "month": (0, np.full(served.size, str(month), dtype=object)),
+        "lsoa_code": (0, codes),
+        "record_type": (1, list(DA_RECORD_TYPES)),
+    }
+    if job.plan.datasets[job.dataset.id].agencies.index(job.agency) % 2 == 0:  # the whole plan's order
+        repeat = np.array(list(DA_REPEAT_VICTIM.values()))
+        counts = rng.poisson(lam[:, None, None] * types[None, :, None] * repeat[None, None, :])
+        frame = _cells(counts, {**columns, "repeat_victim": (2, list(DA_REPEAT_VICTIM))}, "incidents")
+    else:
+        counts = rng.poisson(lam[:, None] * types[None, :])
+        frame = _cells(counts, columns, "incidents")
+        frame["repeat_victim"] = ""
+    return frame
+
+
 def _housing(job: _Job) -> pd.DataFrame:
     """Tenants' ASB complaints by LSOA (where the provider has homes) and category, non-zero cells."""
     region, rng = job.region, job.rng
@@ -999,6 +1104,9 @@ _BUILDERS = {
     "yot_first_time_entrants": _yot,
     "probation_caseload": _probation,
     "housing_asb_complaints": _housing,
+    "substance_misuse_treatment": _treatment,
+    "proven_reoffending": _reoffending,
+    "domestic_abuse_incidents": _domestic_abuse,
     "consultation_survey": _survey,
 }
 

@@ -1,11 +1,12 @@
 """The national benchmark region's data plan, and every agency's deliveries at national scale.
 
 :func:`write_national_plan` writes ``plan.yaml`` beside a national region (:mod:`.national`) with the demo
-plan's eight data contracts (:func:`csp_audit_demo.plan.datasets_yaml`) and the agencies a national plan
-has, per police force area: the force (police.uk street files), a fire and rescue service, one or two
-emergency departments (a force with two or more partnerships has a second hospital that also treats the
-first one's border partnership), a council community safety team per local authority district, a youth
-justice service, a probation service, a housing provider and a community safety survey.
+plan's eleven data contracts (:func:`csp_audit_demo.plan.datasets_yaml`) and the agencies a national plan
+has, per police force area: the force (police.uk street files and domestic abuse counts), a fire and rescue
+service, one or two emergency departments (a force with two or more partnerships has a second hospital that
+also treats the first one's border partnership), a council community safety team per local authority
+district, a youth justice service, a probation service (caseload and proven reoffending), a housing
+provider, a drug and alcohol treatment service and a community safety survey.
 
 :func:`write_national_agencies` writes their deliveries with the demo generator's own row drawing
 (:func:`csp_audit_demo.agencies.write_deliveries`), one force area at a time in parallel worker processes,
@@ -68,7 +69,7 @@ def _agencies(forces: list[_Force]) -> tuple[str, dict[str, list[str]]]:
     """The ``agencies:`` section and, per kind of dataset, the agency ids that deliver it."""
     lines = ["agencies:"]
     kinds: dict[str, list[str]] = {k: [] for k in ("police", "fire", "eds", "councils", "yot", "probation",
-                                                      "housing", "survey")}  # fmt: skip
+                                                      "housing", "survey", "treatment")}  # fmt: skip
 
     def add(kind: str, key: str, name: str, agency_type: str, contact: str, serves: tuple[str, ...]) -> None:
         kinds[kind].append(key)
@@ -103,6 +104,8 @@ def _agencies(forces: list[_Force]) -> tuple[str, dict[str, list[str]]]:
         add("probation", f"{slug}_probation", f"Probation Service ({force.name})", "probation",
             f"performance@{domain}.probation.gov.example", csps)  # fmt: skip
         add("housing", f"{slug}_homes", f"{force.name} Homes", "housing", f"asb.team@{domain}-homes.example", csps)  # fmt: skip
+        add("treatment", f"{slug}_treatment", f"{force.name} Drug and Alcohol Treatment Service", "public_health",
+            f"ndtms.returns@{domain}-treatment.nhs.example", csps)  # fmt: skip
         add("survey", f"{slug}_survey", f"{force.name} Community Safety Survey", "consultation",
             f"surveys@{domain}-survey.example", csps)  # fmt: skip
     return "\n".join(lines), kinds
@@ -211,7 +214,7 @@ def write_national_agencies(
     scale: float = 1.0,
     workers: int | None = None,
 ) -> GeneratedAgencies:
-    """Every non-police delivery of the national plan (``plan.yaml``, :func:`write_national_plan`) for the
+    """Every agency delivery of the national plan (all but police.uk) (``plan.yaml``, :func:`write_national_plan`) for the
     periods that end within ``months`` months from ``start_month``, the apportionment lookups, the defects
     list (``landing/_defects.json``) and the manifest (``generated-agencies.json``)."""
     region_dir = Path(region_dir)
@@ -236,9 +239,8 @@ def write_national_agencies(
         csps = set(rows["CSP19CD"])
         jobs[force] = {
             "csps": sorted(csps),
-            "agencies": {
-                k for k, ag in plan.agencies.items() if ag.type != "police" and set(ag.serves) <= csps
-            },
+            # the forces too: they deliver domestic abuse counts (their police.uk files are written elsewhere)
+            "agencies": {k for k, ag in plan.agencies.items() if set(ag.serves) <= csps},
             "wd15_first": wd15_first,
             "districts": (prefixes[force], max(1, min(MAX_DISTRICTS, round(len(rows) / LSOAS_PER_DISTRICT)))),
             "lsoas": len(rows),
@@ -246,7 +248,7 @@ def write_national_agencies(
         # a district's 2015 wards: at most one more than its 2019 wards (one split, one merge)
         wd15_first += rows["WD19CD"].nunique() + rows["LAD19CD"].nunique()
     served = set().union(*(job["agencies"] for job in jobs.values()))
-    stray = sorted(k for k, ag in plan.agencies.items() if ag.type != "police" and k not in served)
+    stray = sorted(k for k in plan.agencies if k not in served)
     if stray:
         raise ValueError(f"agencies serving more than one force area are not generated: {', '.join(stray)}")
 

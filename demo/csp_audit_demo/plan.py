@@ -113,6 +113,8 @@ def _agencies(forces: list[_Force]) -> str:
         "performance@youthjustice.gov.example", every)  # fmt: skip
     add("probation_service", f"Probation Service ({area})", "probation",
         "performance@probation.gov.example", every)  # fmt: skip
+    add("drug_alcohol_treatment", f"{area} Drug and Alcohol Treatment Service", "public_health",
+        "ndtms.returns@treatment.nhs.example", every)  # fmt: skip
     add("moorland_homes", "Moorland Homes", "housing", "asb.team@moorlandhomes.example", north.csps)
     add("southern_dales_housing", "Southern Dales Housing Association", "housing",
         "tenancy.enforcement@southerndales.example", south_homes)  # fmt: skip
@@ -129,14 +131,15 @@ def _datasets(forces: list[_Force]) -> str:
     return datasets_yaml(
         police=police, eds=eds, councils=councils, fire="fire_and_rescue", yot="youth_justice_service",
         probation="probation_service", housing="[moorland_homes, southern_dales_housing]",
-        survey="community_safety_survey",
+        survey="community_safety_survey", treatment="drug_alcohol_treatment",
     )  # fmt: skip
 
 
 def datasets_yaml(**agencies: str) -> str:
     """The ``datasets:`` section of the demo's plan with these agencies (YAML scalars or flow lists) per
     dataset: ``police``, ``eds``, ``councils`` (lists without brackets), ``fire``, ``yot``, ``probation``,
-    ``housing`` and ``survey``. The national benchmark's plan has the same contracts with its own agencies."""
+    ``housing``, ``survey`` and ``treatment``. The police forces also deliver ``domestic_abuse_incidents``
+    and the probation service ``proven_reoffending``. The national benchmark's plan has the same contracts with its own agencies."""
     return _DATASETS.format(**agencies)
 
 
@@ -278,6 +281,70 @@ datasets:
     due_day: 20
     partnerships: all
     sharing: {{level: aggregate, min_cell_size: 5, retention_months: 36}}
+
+  substance_misuse_treatment:
+    agency: {treatment}
+    description: >-
+      Adults in drug and alcohol treatment (NDTMS-style), by quarter, local authority and substance group.
+      new_presentations (adults starting a new treatment journey in the quarter) is the count the audit's
+      rates and trends use: it is a flow that adds up over quarters, whereas in_treatment is a stock (everyone
+      in treatment at any point in the quarter) that would count the same person in every quarter of a year.
+    format: csv
+    columns:
+      - {{name: quarter_start, type: month}}
+      - {{name: lad_code, type: code}}
+      - {{name: lad_name, type: string}}
+      - {{name: substance_group, type: string, description: "opiate, non-opiate, alcohol, or alcohol and non-opiate"}}
+      - {{name: in_treatment, type: integer, description: "Adults in treatment at any point in the quarter"}}
+      - {{name: new_presentations, type: integer, description: "Adults starting a new treatment journey in the quarter"}}
+    geography: {{type: local_authority, vintage: 2019}}
+    time_grain: quarter
+    cadence: quarterly
+    due_day: 28
+    partnerships: all
+    sharing: {{level: aggregate, min_cell_size: 10, retention_months: 60, rounding: nearest_5}}
+
+  proven_reoffending:
+    agency: {probation}
+    description: >-
+      Proven reoffending (Ministry of Justice measure) by quarterly offender cohort, local authority and cohort
+      type: offenders in the cohort, those who committed a proven reoffence within a year, and their reoffences.
+      reoffenders is the count the audit's rates and trends use (people, so the reoffending rate is
+      reoffenders / offenders); reoffences counts the offences of the same people.
+    format: csv
+    columns:
+      - {{name: quarter_start, type: month, description: "First month of the cohort's quarter"}}
+      - {{name: lad_code, type: code}}
+      - {{name: lad_name, type: string}}
+      - {{name: cohort_type, type: string, description: "adult or juvenile"}}
+      - {{name: offenders, type: integer, description: "Offenders in the cohort"}}
+      - {{name: reoffences, type: integer, description: "Proven reoffences within the one-year follow-up"}}
+      - {{name: reoffenders, type: integer, description: "Offenders with at least one proven reoffence"}}
+    geography: {{type: local_authority, vintage: 2019}}
+    time_grain: quarter
+    cadence: quarterly
+    due_day: 28
+    partnerships: all
+    sharing: {{level: aggregate, min_cell_size: 10, retention_months: 60}}
+
+  domestic_abuse_incidents:
+    agency: [{police}]
+    description: >-
+      Police-recorded domestic abuse: incidents and crimes flagged as domestic abuse, counted by month,
+      neighbourhood (LSOA), record type and, where the force records it, whether the victim is a repeat victim.
+    format: csv
+    columns:
+      - {{name: month, type: month}}
+      - {{name: lsoa_code, type: code}}
+      - {{name: record_type, type: string, description: "incident (not a crime) or crime"}}
+      - {{name: repeat_victim, type: string, required: false, description: "yes or no; blank if not recorded"}}
+      - {{name: incidents, type: integer}}
+    geography: {{type: lsoa, vintage: 2011}}
+    time_grain: month
+    cadence: monthly
+    due_day: 15
+    partnerships: all
+    sharing: {{level: aggregate, min_cell_size: 10, retention_months: 36}}
 
   consultation_survey:
     agency: {survey}

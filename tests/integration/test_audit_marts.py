@@ -448,12 +448,17 @@ def test_area_ranks_only_for_datasets_placed_at_point_or_lsoa(demo: dict, demo_r
     placed = {"police_uk_street"} | {name for name, kind in kinds.items() if kind == "lsoa"}
     apportioned = set(kinds) - placed
     assert {"yot_first_time_entrants", "probation_caseload", "la_asb_reports"} <= apportioned
+    # the council-level treatment and reoffending counts are apportioned like youth justice's
+    assert {"substance_misuse_treatment", "proven_reoffending"} <= apportioned
+    assert "domestic_abuse_incidents" in placed  # delivered on LSOAs
     rated = set(query(demo["warehouse"], "select distinct dataset from audit.area_rates")["dataset"])
     assert apportioned & rated, "the demo should deliver some apportioned dataset"
+    assert {"substance_misuse_treatment", "proven_reoffending", "domestic_abuse_incidents"} <= rated
     for mart in ("hotspots", "hotspot_persistence", "concentration"):
         datasets = set(query(demo["warehouse"], f"select distinct dataset from audit.{mart}")["dataset"])  # noqa: S608
         assert not datasets & apportioned, (mart, datasets & apportioned)
         assert "police_uk_street" in datasets, mart
+        assert "domestic_abuse_incidents" in datasets, mart
     # the apportioned data stays in area_rates and area_monthly at the level it was delivered
     for mart in ("area_rates", "area_monthly"):
         datasets = set(query(demo["warehouse"], f"select distinct dataset from audit.{mart}")["dataset"])  # noqa: S608

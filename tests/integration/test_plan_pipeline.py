@@ -39,9 +39,11 @@ def test_every_dataset_ingested_through_its_dag(plan_run: Path) -> None:
     datasets = {r[0] for r in _query(plan_run, "select distinct dataset from audit.delivery_reconciliation")}
     assert datasets == {
         "fire_incidents", "ed_assaults", "la_asb_reports", "yot_first_time_entrants",
-        "probation_caseload", "housing_asb_complaints", "consultation_survey",
+        "probation_caseload", "housing_asb_complaints", "substance_misuse_treatment", "proven_reoffending",
+        "domestic_abuse_incidents", "consultation_survey",
     }  # fmt: skip
-    for dataset in ("police_uk_street", "fire_incidents", "ed_assaults", "housing_asb_complaints"):
+    for dataset in ("police_uk_street", "fire_incidents", "ed_assaults", "housing_asb_complaints",
+                    "substance_misuse_treatment", "proven_reoffending", "domestic_abuse_incidents"):  # fmt: skip
         assert f"ingest {dataset}" in log
     fact = dict(
         _query(
@@ -49,7 +51,8 @@ def test_every_dataset_ingested_through_its_dag(plan_run: Path) -> None:
         )
     )
     assert set(fact) >= {"police_uk_street", "fire_incidents", "ed_assaults", "la_asb_reports",
-                         "yot_first_time_entrants", "probation_caseload", "housing_asb_complaints"}  # fmt: skip
+                         "yot_first_time_entrants", "probation_caseload", "housing_asb_complaints",
+                         "substance_misuse_treatment", "proven_reoffending", "domestic_abuse_incidents"}  # fmt: skip
 
 
 def test_the_demo_console_shows_the_projects_own_progress(plan_run: Path) -> None:

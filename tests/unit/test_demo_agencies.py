@@ -1,4 +1,5 @@
-"""Tests of the demo agency deliveries (fire, ED, councils, youth justice, probation, housing, survey).
+"""Tests of the demo agency deliveries (fire, ED, councils, youth justice, probation, housing, treatment,
+domestic abuse, survey).
 
 Expectations come from the plan, the region's lookups and the written files themselves; formats and
 vocabularies are spelled out literally rather than imported, so a change to the generator's constants
@@ -82,6 +83,15 @@ VOCABULARIES = {
     ("la_asb_reports", "report_type"): {"anti-social behaviour", "fly-tipping"},
     ("yot_first_time_entrants", "age_band"): {"10-14", "15-17"},
     ("probation_caseload", "offence_group"): {"violence", "acquisitive", "drugs", "sexual", "other"},
+    ("substance_misuse_treatment", "substance_group"): {
+        "opiate",
+        "non-opiate",
+        "alcohol",
+        "alcohol and non-opiate",
+    },
+    ("proven_reoffending", "cohort_type"): {"adult", "juvenile"},
+    ("domestic_abuse_incidents", "record_type"): {"incident", "crime"},
+    ("domestic_abuse_incidents", "repeat_victim"): {"yes", "no"},
     ("consultation_survey", "feel_safe_day"): SAFETY,
     ("consultation_survey", "feel_safe_night"): SAFETY,
 }
@@ -304,6 +314,21 @@ def test_areas_come_from_the_right_lookup_and_agency(built: Built) -> None:
             assert frame["first_time_entrants"].astype(int).between(0, 15).all()
         elif ds.id == "housing_asb_complaints":
             assert set(frame["lsoa_code"]) <= set(served["LSOA11CD"])
+        elif ds.id == "substance_misuse_treatment":
+            assert set(frame["lad_code"]) == set(served["LAD19CD"])
+            assert len(frame) == 4 * len(set(served["LAD19CD"]))  # every cell, zeros included
+            assert (frame["in_treatment"].astype(int) >= frame["new_presentations"].astype(int)).all()
+        elif ds.id == "proven_reoffending":
+            assert set(frame["lad_code"]) == set(served["LAD19CD"])
+            offenders, reoffenders = frame["offenders"].astype(int), frame["reoffenders"].astype(int)
+            assert (reoffenders <= offenders).all()
+            assert (frame["reoffences"].astype(int) >= reoffenders).all()
+        elif ds.id == "domestic_abuse_incidents":
+            assert agency in {"northshire_police", "southmoor_police"}
+            assert set(frame["lsoa_code"]) <= set(served["LSOA11CD"])
+            assert (frame["incidents"].astype(int) > 0).all()
+            # one force records repeat victims, the other leaves the optional column blank
+            assert (frame["repeat_victim"] == "").all() == (agency == "southmoor_police")
         elif ds.id == "ed_assaults":
             assert set(frame["patient_postcode_district"]) - {""} <= districts
             assert frame["patient_id"].str.match(r"^[A-Z]{2,4}\d{6}$").all()
@@ -323,6 +348,28 @@ def test_volumes_and_patterns_are_plausible(built: Built) -> None:
         [read(built.landing / n) for ds, _a, _p, n in deliveries(built) if ds.id == "consultation_survey"]
     )
     assert 5 * 350 <= len(survey) <= 5 * 450  # about 400 per partnership
+    population = pd.read_csv(built.root / POPULATION)["population"]
+    served = population[
+        pd.read_csv(built.root / POPULATION, dtype=str)["LSOA11CD"].isin(
+            region_lookups(built.root)["LSOA11CD"]
+        )
+    ]
+    per_1000 = 1000 / served.sum()  # a year of data (MONTHS = 12) per 1,000 residents
+
+    def total(dataset: str, column: str) -> int:
+        frames = [read(built.landing / n) for ds, _a, _p, n in deliveries(built) if ds.id == dataset]
+        return int(pd.concat(frames)[column].astype(int).sum())
+
+    assert 12 <= total("domestic_abuse_incidents", "incidents") * per_1000 <= 22  # about 15-20 per 1,000
+    assert 1.5 <= total("substance_misuse_treatment", "new_presentations") * per_1000 <= 3.5
+    reoffending = pd.concat(
+        [read(built.landing / n) for ds, _a, _p, n in deliveries(built) if ds.id == "proven_reoffending"]
+    )
+    by_cohort = (
+        reoffending[["offenders", "reoffenders"]].astype(int).groupby(reoffending["cohort_type"]).sum()
+    )
+    rate = by_cohort["reoffenders"] / by_cohort["offenders"]
+    assert 0.2 <= rate["adult"] <= 0.3 and 0.2 <= rate["juvenile"] <= 0.5  # about 25% and 35%
     assert survey["response_date"].str[:7].nunique() == 1
     for ds in agency_datasets(built.plan):
         if ds.sharing.level != "aggregate":

@@ -18,7 +18,8 @@ from csp_audit_demo.national_plan import MANIFEST, write_national_agencies, writ
 
 MONTHS = 12
 DATASETS = {"police_uk_street", "fire_incidents", "ed_assaults", "la_asb_reports", "yot_first_time_entrants",
-            "probation_caseload", "housing_asb_complaints", "consultation_survey"}  # fmt: skip
+            "probation_caseload", "housing_asb_complaints", "substance_misuse_treatment", "proven_reoffending",
+            "domestic_abuse_incidents", "consultation_survey"}  # fmt: skip
 
 
 def _spec():  # type: ignore[no-untyped-def]
@@ -58,6 +59,7 @@ def test_plan_has_every_demo_dataset_and_agencies_per_force_area(region: Path) -
     forces, lads = lookup["PFA19NM"].nunique(), lookup["LAD19CD"].nunique()
     assert by_type["police"] == by_type["fire_and_rescue"] == by_type["youth_offending"] == forces
     assert by_type["probation"] == by_type["housing"] == by_type["consultation"] == forces
+    assert by_type["public_health"] == forces
     assert by_type["local_authority"] == lads
     assert forces <= by_type["emergency_department"] <= 2 * forces
     served = {c for a in plan.agencies.values() if a.type == "emergency_department" for c in a.serves}

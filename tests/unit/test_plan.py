@@ -105,15 +105,23 @@ def test_demo_plan_validates_with_the_agencies_the_region_needs(plan: DataPlan, 
         and types.count("emergency_department") == 2
         and types.count("housing") == 2
     )
-    for kind in ("fire_and_rescue", "youth_offending", "probation", "consultation"):
+    for kind in ("fire_and_rescue", "youth_offending", "probation", "public_health", "consultation"):
         assert types.count(kind) == 1
     assert plan.agencies["northshire_police"].serves == tuple(NORTHSHIRE_CSPS)
     assert plan.agencies["fire_and_rescue"].serves == tuple(ALL_CSPS)
     assert set(plan.datasets) == {
         "police_uk_street", "fire_incidents", "ed_assaults", "la_asb_reports", "yot_first_time_entrants",
-        "probation_caseload", "housing_asb_complaints", "consultation_survey",
+        "probation_caseload", "housing_asb_complaints", "substance_misuse_treatment", "proven_reoffending",
+        "domestic_abuse_incidents", "consultation_survey",
     }  # fmt: skip
     assert plan.datasets["police_uk_street"].agencies == ("northshire_police", "southmoor_police")
+    assert plan.datasets["domestic_abuse_incidents"].agencies == ("northshire_police", "southmoor_police")
+    assert plan.datasets["domestic_abuse_incidents"].geography.code == "lsoa 2011"
+    assert plan.datasets["proven_reoffending"].agencies == ("probation_service",)
+    assert plan.datasets["substance_misuse_treatment"].agencies == ("drug_alcohol_treatment",)
+    for dataset in ("substance_misuse_treatment", "proven_reoffending", "domestic_abuse_incidents"):
+        assert plan.datasets[dataset].sharing.level == "aggregate"
+        assert plan.datasets[dataset].sharing.min_cell_size == 10
     assert plan.datasets["fire_incidents"].geography.code == "ward 2015"
     assert plan.datasets["ed_assaults"].sharing.pseudonymise == ("patient_id",)
     assert plan.datasets["consultation_survey"].sharing.level == "deidentified"
@@ -219,12 +227,15 @@ def test_one_request_per_agency_covering_all_its_partnerships(plan: DataPlan) ->
 def test_an_agency_with_several_datasets_still_gets_one_request(region_dir: Path) -> None:
     def share(doc: dict[str, Any]) -> None:
         doc["datasets"]["probation_caseload"]["agency"] = "youth_justice_service"
+        doc["datasets"]["proven_reoffending"]["agency"] = "youth_justice_service"
 
     plan = load_plan(_variant(region_dir, "shared", share))
     requests = [r for r in render_requests(plan, None) if r.agency.id == "youth_justice_service"]
     assert len(requests) == 1
-    assert [ds.dataset.id for ds in requests[0].datasets] == ["yot_first_time_entrants", "probation_caseload"]
-    assert requests[0].deliveries == 8
+    assert [ds.dataset.id for ds in requests[0].datasets] == [
+        "yot_first_time_entrants", "probation_caseload", "proven_reoffending",
+    ]  # fmt: skip
+    assert requests[0].deliveries == 12
     assert "probation_service" not in {r.agency.id for r in render_requests(plan, None)}
 
 

@@ -44,6 +44,23 @@ with unioned as (
         complaint_category, complaints, concat_ws('|', "month", lsoa_code, complaint_category)
     from {{ ref('stg_agencies__housing_asb_complaints') }}
     union all
+    -- new treatment journeys: a flow that adds up over quarters (in_treatment is a stock)
+    select
+        'substance_misuse_treatment', delivery_sha256, source_file, row_number, quarter_start, area_code,
+        substance_group, new_presentations, concat_ws('|', quarter_start, area_code, substance_group)
+    from {{ ref('stg_agencies__substance_misuse_treatments') }}
+    union all
+    -- people who reoffended (reoffences counts their offences; offenders is the cohort)
+    select
+        'proven_reoffending', delivery_sha256, source_file, row_number, quarter_start, area_code,
+        cohort_type, reoffenders, concat_ws('|', quarter_start, area_code, cohort_type)
+    from {{ ref('stg_agencies__proven_reoffending_cohorts') }}
+    union all
+    select
+        'domestic_abuse_incidents', delivery_sha256, source_file, row_number, "month", lsoa_code,
+        record_type, incidents, concat_ws('|', "month", lsoa_code, record_type, repeat_victim)
+    from {{ ref('stg_agencies__domestic_abuse_incidents') }}
+    union all
     select
         'consultation_survey', delivery_sha256, source_file, row_number, date_trunc('month', response_date),
         area_code, top_concern_1, cast(null as bigint), concat_ws('|', response_pseudonym, row_number)

@@ -26,6 +26,7 @@ AGENCY_TYPE_LABELS: dict[str, str] = {
     "youth_offending": "Youth offending team",
     "probation": "Probation service",
     "housing": "Housing provider",
+    "public_health": "Public health or drug and alcohol treatment service",
     "consultation": "Public consultation",
 }
 GEOGRAPHY_LABELS: dict[str, str] = {
