@@ -483,7 +483,7 @@ class Writer:
         elif missing(r.get("previous_priority_rank")):
             text += Markup("; new this year")
         if isinstance(r.get("missing_factors"), str) and r["missing_factors"]:
-            text += Markup(" (scored without: {})").format(r["missing_factors"])
+            text += Markup(" (scored without: {})").format(str(r["missing_factors"]).replace("_", " "))
         if _incomplete(r):
             text += Markup(' <span class="incomplete">(from short counts: {})</span>').format(_incomplete(r))
         return text + Markup(".</span>")
