@@ -129,6 +129,13 @@ def test_region_yaml_has_exactly_the_contract_keys(region: Path) -> None:
             "characteristics": "lookups/csp_characteristics.csv",
             "group_size": 5,
         },
+        "counties": [
+            {
+                "code": "E10990001",
+                "name": "Northshire County",
+                "partnerships": ["E22990001", "E22990002", "E22990003"],
+            }
+        ],
     }
     for relative in (LSOA_LOOKUP, PARTNERSHIP_LOOKUP, POPULATION, BOUNDARIES):
         assert (region / relative).is_file()

@@ -75,7 +75,7 @@ GOOD_ROW = (
 )
 
 # Few examples per property, no deadline (the first example pays for imports and caches).
-EXAMPLES = int(os.environ.get("CSP_AUDIT_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("CSP_AUDIT_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(FUZZ, max_examples=max(1, EXAMPLES // 2))
 
