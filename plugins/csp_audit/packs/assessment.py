@@ -370,7 +370,7 @@ class Writer:
         months = self._month_changes(dataset, category, str(r["period_start"]))
         if months:
             parts.append(Markup("by month, {}").format(Markup("; ").join(months)))
-        parts.append(self._quality_events(dataset))
+        parts.append(self._quality_events(dataset, str(r["period_start"])))
         return Markup('<span id="{}">').format(_anchor("driver", dataset, category)) + Markup("; ").join(parts) \
             + Markup(".</span>")  # fmt: skip
 
@@ -414,8 +414,24 @@ class Writer:
                                                                                                  "incidents"))
                 for _, month, n, b in pairs[:2]]  # fmt: skip
 
-    def _quality_events(self, dataset: str) -> Markup:
+    def _quality_events(self, dataset: str, period_start: str) -> Markup:
         events: list[Markup] = []
+        completeness = self.frame("data_completeness")
+        if len(completeness):
+            # coverage gaps in the two years compared: months with a delivery missing, and from whom
+            start = pd.Timestamp(period_start)
+            months = [str((start + pd.DateOffset(months=i)).date()) for i in range(-12, 12)]
+            gaps = completeness[(completeness["dataset"] == dataset)
+                                & completeness["month"].astype("string").str[:10].isin(months)
+                                & (completeness["complete"].astype("string").str.lower() == "false")]  # fmt: skip
+            if len(gaps):
+                who = sorted(
+                    {a.strip() for m in gaps["missing_from"].dropna() for a in str(m).split(",") if a.strip()}
+                )
+                where = {"dataset": dataset, "complete": "false", "month": months}
+                events.append(Markup("{} months with a delivery missing{}").format(
+                    self.tr.count("data_completeness", where, len(gaps)),
+                    Markup(" (from {})").format(self.lit(", ".join(who))) if who else ""))  # fmt: skip
         quality = self.frame("data_quality")
         if len(quality):
             rejected = rows_matching(quality, {"dataset": dataset, "gate_outcome": "rejected"})
