@@ -132,9 +132,11 @@ class Writer:
             return Markup(" ({} {})").format(
                 self.tr.fig("area_rates", row, "rate_per_1000", "rate"), PER_1000
             )
-        note = row.get("population_note")
+        note = row.get("population_note")  # the mart's own words (they may name a year)
         return Markup(" (no rate: {})").format(
-            note if isinstance(note, str) and note else "no population denominator"
+            self.tr.fig("area_rates", row, "population_note", "text")
+            if usable(row, "population_note") and isinstance(note, str)
+            else "no population denominator"
         )
 
     # ------------------------------------------------------------------ levels
