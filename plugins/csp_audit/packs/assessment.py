@@ -114,10 +114,8 @@ class Writer:
         self.t = tables
         self.tr = Tracer(keys)
         self.recommendations: list[Recommendation] = []
-        rates = tables["area_rates"]
-        self.year = _latest_year(rates)
-        match = rates[rates["period_start"].astype("string") == str(self.year)]
-        self.year_label = str(match["audit_year"].iloc[0]) if len(match) else str(self.year)
+        self.year = _latest_year(tables["area_rates"])
+        self.year_label = audit_year_of(tables) or str(self.year)
 
     # ------------------------------------------------------------------ helpers
 
@@ -686,24 +684,29 @@ def build_assessment(
     refresh_label: str,
     created: str,
     commentary: Commentary,
-) -> tuple[str, str]:
-    """The assessment's HTML and the audit year it is for (its commentary file is named by that year)."""
+) -> str:
+    """The assessment's HTML."""
     writer = Writer(tables, keys)
     sections = writer.sections()
     for section in sections:
         section.commentary = commentary.html(section.id)
+    return render_document(
+        code=partnership[0], name=partnership[1], region=region_name, version=version, refresh_label=refresh_label,
+        created=created, year_label=writer.year_label, year_lit=writer.lit(writer.year_label), sections=sections,
+        commentary_file=commentary.path.name if commentary.path is not None and commentary.written else None,
+    )  # fmt: skip
+
+
+def render_document(**context: Any) -> str:
+    """``assessment.html.j2`` filled in: the partnership's assessment, or (with a title, subtitle, lead and
+    provenance of its own) the county agreement."""
     env = Environment(
         loader=PackageLoader("csp_audit.packs", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    html = env.get_template("assessment.html.j2").render(
-        code=partnership[0], name=partnership[1], region=region_name, version=version, refresh_label=refresh_label,
-        created=created, year_label=writer.year_label, year_lit=writer.lit(writer.year_label), sections=sections,
-        commentary_file=commentary.path.name if commentary.path is not None and commentary.written else None,
-    )  # fmt: skip
-    return html, writer.year_label
+    return env.get_template("assessment.html.j2").render(**context)
 
 
 def audit_year_of(tables: Mapping[str, pd.DataFrame]) -> str | None:

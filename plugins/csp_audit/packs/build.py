@@ -418,7 +418,7 @@ def _write_pack(
     (staging / "report.html").write_text(report, encoding="utf-8")
     # printed from the same HTML before the manifest is made, so it is listed and checksummed with the rest
     write_pdf(report, staging / "report.pdf", created=created)
-    assessment, _year = build_assessment(
+    assessment = build_assessment(
         tables=pack, keys={t: tuple(k for k in tables[t].spec.key if k in pack[t].columns) for t in pack},
         partnership=(code, name), region_name=source.region_name, version=version, refresh_label=label,
         created=created.strftime("%d %B %Y %H:%M UTC"), commentary=commentary,

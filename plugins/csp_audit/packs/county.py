@@ -33,11 +33,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from csp_audit.packs import release as rel
-from csp_audit.packs.assessment import PER_1000, SIGNIFICANT, Section, label_of
+from csp_audit.packs.assessment import (
+    PER_1000,
+    SIGNIFICANT,
+    Section,
+    audit_year_of,
+    label_of,
+    render_document,
+)
 from csp_audit.packs.extracts import csv_bytes
 from csp_audit.packs.figures import Tracer, rows_matching, usable
 from csp_audit.packs.pdf import write_pdf
@@ -96,10 +102,8 @@ class CountyWriter:
                  keys: dict[str, tuple[str, ...]]) -> None:  # fmt: skip
         self.county, self.names, self.t, self.tr = county, names, frames, Tracer(keys)
         self.members = county.partnerships
-        rates = frames["area_rates"]
-        self.year = _latest_year(rates)
-        match = rates[rates["period_start"].astype("string") == str(self.year)]
-        self.year_label = str(match["audit_year"].iloc[0]) if len(match) else str(self.year)
+        self.year = _latest_year(frames["area_rates"])
+        self.year_label = audit_year_of(frames) or str(self.year)
         self.drafts: list[Markup] = []
 
     def levels(self) -> Section:
@@ -125,7 +129,8 @@ class CountyWriter:
                     part += Markup(" ({} {})").format(
                         self.tr.fig("area_rates", row, "rate_per_1000", "rate"), PER_1000
                     )
-                caveat = next(iter(rows_matching(self.t.get("caveats", pd.DataFrame(columns=["dataset"])),
+                caveats = self.t.get("caveats")
+                caveat = None if caveats is None else next(iter(rows_matching(caveats,
                                                  {"dataset": dataset, "partnership_code": code,
                                                   "period_start": str(self.year)}).to_dict("records")), None)  # fmt: skip
                 if caveat is not None and incomplete_text(caveat.get("incomplete_data")):
@@ -321,10 +326,8 @@ def _write_county(
 
 def render_county(writer: CountyWriter, county: County, region_name: str, version: str, label: str,
                   created: datetime) -> str:  # fmt: skip
-    env = Environment(loader=PackageLoader("csp_audit.packs", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)  # fmt: skip
     members = ", ".join(writer.names[c] for c in county.partnerships)
-    return env.get_template("assessment.html.j2").render(
+    return render_document(
         code=county.code, name=county.name, region=region_name, version=version, refresh_label=label,
         created=created.strftime("%d %B %Y %H:%M UTC"), year_label=writer.year_label,
         year_lit=writer.tr.lit(writer.year_label), sections=writer.sections(), commentary_file=None,
