@@ -184,8 +184,9 @@ def test_no_withheld_incomplete_or_foreign_figure_is_narrated(demo_run: Path) ->
 
 
 def test_an_officers_commentary_is_merged_versioned_and_survives_a_refresh(
-    demo_run: Path, tmp_path: Path
+    demo_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CSP_AUDIT_PACK_PDF", "0")  # the merge into assessment.html is under test
     code = "E22990003"
     out = tmp_path / "publish"
     shutil.copytree(demo_run / "publish" / code, out / code, symlinks=True)

@@ -460,6 +460,7 @@ def test_publish_killed_then_rerun_releases_delivers_and_tells_each_partnership_
                  "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "audit@csp.example",
                            "timeout": 30, "retry_limit": 0}}  # fmt: skip
     env = cli_env() | {
+        "CSP_AUDIT_PACK_PDF": "0",  # what a kill leaves is under test, not the print: releases without PDFs
         "CSP_AUDIT_CONTACTS": str(tmp_path / "contacts.csv"),
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_conn),
     }

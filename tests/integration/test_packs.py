@@ -454,8 +454,9 @@ def _region_copy(world: World, folder: Path, boundaries: dict | None) -> Path:
 
 
 def test_without_a_boundary_file_the_report_keeps_the_dot_map_and_says_how(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CSP_AUDIT_PACK_PDF", "0")  # the HTML's map is under test
     region = _region_copy(world, tmp_path / "region", None)
     code = world.first
     (release,) = build_packs(world.warehouse, tmp_path / "publish", plan_file=world.plan, region_file=region,
@@ -755,7 +756,10 @@ def test_a_pack_holds_no_other_partnerships_strategy_rows(world: World) -> None:
         assert pattern.search(text) is None, code
 
 
-def test_strategy_section_says_plainly_when_there_is_nothing(world: World, tmp_path: Path) -> None:
+def test_strategy_section_says_plainly_when_there_is_nothing(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CSP_AUDIT_PACK_PDF", "0")  # the HTML's wording is under test
     """Without target registers or survey marts the section says so instead of failing."""
     warehouse = tmp_path / "bare.duckdb"
     shutil.copyfile(world.warehouse, warehouse)
@@ -780,7 +784,10 @@ def test_strategy_section_says_plainly_when_there_is_nothing(world: World, tmp_p
 # ------------------------------------------------------------------------------------------ releases
 
 
-def test_a_refresh_versions_changed_packs_and_records_unchanged_ones(world: World) -> None:
+def test_a_refresh_versions_changed_packs_and_records_unchanged_ones(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CSP_AUDIT_PACK_PDF", "0")  # versions and restatements are under test
     code = world.first
     v1 = version_dir(world, code)
     before = {p: p.read_bytes() for p in v1.rglob("*") if p.is_file()}
@@ -863,9 +870,12 @@ def _region_cube(out: Path, codes: Iterable[str], version: str) -> pd.DataFrame:
     return cube_from_published(tables)
 
 
-def test_a_second_release_reveals_nothing_the_first_withheld(world: World, tmp_path: Path) -> None:
+def test_a_second_release_reveals_nothing_the_first_withheld(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A small re-delivery between two releases: v0002 keeps v0001's suppressions and never relies on
     a complement v0001 already showed, so the two releases together reveal no withheld cell."""
+    monkeypatch.setenv("CSP_AUDIT_PACK_PDF", "0")  # the tables are compared; the print is the world's
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copyfile(world.warehouse, warehouse)
     out = tmp_path / "publish"

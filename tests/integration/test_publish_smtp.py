@@ -178,6 +178,8 @@ def test_publish_delivers_to_the_outbox_and_notifies_over_smtp(
         ),  # fmt: skip
     )
     monkeypatch.delenv("CSP_AUDIT_SMTP_CONN_ID", raising=False)
+    # delivery and notices are under test here, not the print (test_pack_pdf.py): releases without PDFs
+    monkeypatch.setenv("CSP_AUDIT_PACK_PDF", "0")
     out = tmp_path / "publish"
     summary = pub.publish(warehouse, out, plan_file=demo_run / "plan.yaml", refresh_label="weekly-1",
                           partnerships=[first, second, third])  # fmt: skip
@@ -202,6 +204,8 @@ def test_publish_delivers_to_the_outbox_and_notifies_over_smtp(
         for relative, digest in manifest["files"].items():
             assert hashlib.sha256((delivered / relative).read_bytes()).hexdigest() == digest
         assert (delivered / DELIVERED).read_text().startswith("v0001")
+        assert {"report.html", "assessment.html"} <= set(manifest["files"])
+        assert not [f for f in manifest["files"] if f.endswith(".pdf")], "CSP_AUDIT_PACK_PDF=0 prints nothing"
         assert (outbox / code / "latest").read_text().strip() == "v0001"
 
     # one message per partnership, to its contacts (the coordinator for the one without), over SMTP
@@ -225,6 +229,7 @@ def test_publish_delivers_to_the_outbox_and_notifies_over_smtp(
         assert "first release" in body and "What is stale" in body
         assert "fire_incidents from fire_and_rescue" in body and "count_not_negative" in body
         assert (outbox / code / "v0001").as_uri() in body or str(outbox / code / "v0001") in body
+        assert "report.html" in body and ".pdf" not in body  # the notice names only what was released
     assert {n["partnership_code"] for n in summary["notices"] if n["sent"]} == {first, second, third}
 
     # the notify task retried in the same run (Airflow gives it the same XCom: releases still "new"):

@@ -4,6 +4,7 @@ A pack version folder holds::
 
     report.html          the strategic-assessment report (self-contained: inline CSS and SVG)
     report.pdf           the same report printed to A4 (WeasyPrint), for those who file or print it
+                         (left out, with assessment.pdf, where CSP_AUDIT_PACK_PDF=0)
     assessment.html      the strategic assessment written from the tables (eight sections, every figure
                          traced to its table row; see :mod:`csp_audit.packs.assessment`)
     assessment.pdf       the same, printed to A4
@@ -43,7 +44,7 @@ from csp_audit.packs.disclosure import MARKER, RULE_COLUMN
 from csp_audit.packs.extracts import csv_bytes, write_parquet
 from csp_audit.packs.history import published_history
 from csp_audit.packs.index import write_publish_index
-from csp_audit.packs.pdf import write_pdf
+from csp_audit.packs.pdf import pdf_wanted, write_pdf
 from csp_audit.packs.report import build_context, render_report
 from csp_audit.packs.source import Source, read_source
 from csp_audit.packs.strategy import SURVEY, SURVEY_MARTS, survey_terms
@@ -417,14 +418,16 @@ def _write_pack(
     report = render_report(ctx)
     (staging / "report.html").write_text(report, encoding="utf-8")
     # printed from the same HTML before the manifest is made, so it is listed and checksummed with the rest
-    write_pdf(report, staging / "report.pdf", created=created)
+    if pdf_wanted():
+        write_pdf(report, staging / "report.pdf", created=created)
     assessment = build_assessment(
         tables=pack, keys={t: tuple(k for k in tables[t].spec.key if k in pack[t].columns) for t in pack},
         partnership=(code, name), region_name=source.region_name, version=version, refresh_label=label,
         created=created.strftime("%d %B %Y %H:%M UTC"), commentary=commentary,
     )  # fmt: skip
     (staging / "assessment.html").write_text(assessment, encoding="utf-8")
-    write_pdf(assessment, staging / "assessment.pdf", created=created)
+    if pdf_wanted():
+        write_pdf(assessment, staging / "assessment.pdf", created=created)
     if commentary.written:
         (staging / "commentary.md").write_bytes(commentary.text)
     files = {str(p.relative_to(staging)): file_sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}

@@ -46,7 +46,7 @@ from csp_audit.packs.assessment import (
 )
 from csp_audit.packs.extracts import csv_bytes
 from csp_audit.packs.figures import Tracer, rows_matching, usable
-from csp_audit.packs.pdf import write_pdf
+from csp_audit.packs.pdf import pdf_wanted, write_pdf
 from csp_audit.packs.report import POLICE, _latest_year, incomplete_text
 from csp_audit.packs.tables import Published
 
@@ -307,7 +307,8 @@ def _write_county(
         (staging / "csv" / f"{t}.csv").write_bytes(data)
     html = render_county(writer, county, region_name, version, label, created)
     (staging / "county-agreement.html").write_text(html, encoding="utf-8")
-    write_pdf(html, staging / "county-agreement.pdf", created=created)
+    if pdf_wanted():
+        write_pdf(html, staging / "county-agreement.pdf", created=created)
     manifest = {
         "document": "csp-audit county community safety agreement (roll-up)",
         "county": {"code": county.code, "name": county.name},

@@ -262,9 +262,11 @@ def message(release: PackRelease, delivery: Delivery | None) -> tuple[str, str]:
     else:
         lines.append("<p>Every input is current.</p>")
     where = delivery.url if delivery else str(release.path)
+    printed = (Path(release.path) / "report.pdf").is_file()  # a deployment may publish without PDFs
     lines.append(
-        f"<h3>Where</h3><p>{_safe(where)}: report.html (and report.pdf to print), tables.xlsx, csv/, parquet/, "
-        "restatements.csv, assessment.html and assessment.pdf (the draft strategic assessment; add the "
+        f"<h3>Where</h3><p>{_safe(where)}: report.html{' (and report.pdf to print)' if printed else ''}, "
+        "tables.xlsx, csv/, parquet/, restatements.csv, "
+        f"assessment.html{' and assessment.pdf' if printed else ''} (the draft strategic assessment; add the "
         "partnership's commentary in commentary/ beside the releases and it is merged at the next refresh) and "
         "manifest.json (checksums of every file).</p>"
         "<p>Figures marked [c] are withheld to protect confidentiality under each dataset's sharing terms.</p>"

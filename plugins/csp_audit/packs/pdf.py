@@ -89,6 +89,19 @@ def _font_timestamp(created: datetime) -> Iterator[None]:
         os.environ.pop(SOURCE_DATE_EPOCH, None)
 
 
+PDF_SETTING = "CSP_AUDIT_PACK_PDF"
+
+
+def pdf_wanted() -> bool:
+    """Whether releases are printed to PDF: yes, unless ``CSP_AUDIT_PACK_PDF`` is 0, false, no or off.
+
+    Printing is most of the time a release takes. A deployment whose officers read the HTML (or a
+    test of delivery and notices rather than of the print) can leave it out: the release then holds
+    the HTML, tables and extracts, its manifest lists exactly those, and its notice does not name a PDF.
+    """
+    return os.environ.get(PDF_SETTING, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def write_pdf(html: str, target: Path, *, created: datetime) -> None:
     """Print ``html`` (a self-contained report) to ``target`` as an A4 PDF.
 
