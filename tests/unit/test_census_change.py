@@ -107,6 +107,28 @@ def test_real_lookup_is_read_whole(change: pd.DataFrame) -> None:
     assert change.loc[change["chgind"] == "X", "like_for_like"].eq(False).all()
 
 
+def test_real_lookup_read_backwards_restates_2011_codes_onto_2001(change: pd.DataFrame) -> None:
+    """Read the other way (a region on 2001 LSOAs, rows on 2011 codes): each 2011 part of a split goes
+    whole to its 2001 LSOA, a 2011 LSOA merged from several is spread over them, X stays flagged."""
+    back = read_lsoa_change(_real(LSOA_CHANGE), reverse=True)
+    assert (back.attrs["from_vintage"], back.attrs["to_vintage"]) == ("11", "01")
+    assert len(back) == len(change) and back["area_code"].nunique() == 34_749  # every 2011 LSOA
+    assert np.allclose(back.groupby("area_code")["weight"].sum(), 1.0, rtol=0, atol=1e-12)
+    for new in SPLIT_NEW:
+        row = back[back["area_code"] == new]
+        assert row[["lsoa_code", "chgind", "weight", "basis"]].values.tolist() == [
+            [SPLIT_OLD, "S", 1.0, "whole"]
+        ]
+    merged = back[back["area_code"] == MERGED_NEW].set_index("lsoa_code")
+    assert sorted(merged.index) == MERGED_OLD and set(merged["basis"]) == {"equal"}
+    assert merged["weight"].to_numpy() == pytest.approx([1 / 3] * 3)
+    irregular = back[back["area_code"] == IRREGULAR_NEW]
+    assert sorted(irregular["lsoa_code"]) == IRREGULAR_OLD and not irregular["like_for_like"].any()
+    # counts on every 2011 LSOA restated onto 2001 LSOAs keep their total
+    counts = pd.Series(1.0, index=sorted(back["area_code"].unique()))
+    assert _restate(back, counts).sum() == pytest.approx(len(counts))
+
+
 def test_unchanged_lsoas_keep_their_counts(change: pd.DataFrame, counts: pd.Series) -> None:
     row = change[change["area_code"] == UNCHANGED[0]]
     assert row[["lsoa_code", "chgind", "weight", "like_for_like", "basis"]].values.tolist() == [
@@ -484,8 +506,24 @@ def test_apportionment_frame_carries_like_for_like(tmp_path: Path) -> None:
 
 def test_apportionment_refuses_a_change_lookup_of_other_vintages(tmp_path: Path) -> None:
     change = tmp_path / "lookups" / "change.csv"
-    with pytest.raises(GeographyError, match="old codes are LSOA01, not 1991"):
+    with pytest.raises(GeographyError, match="between LSOA01 and LSOA11 codes, not of 1991"):
         apportionment_weights(_region(tmp_path, Apportionment("lsoa", 1991, change, "population")))
     later = _write(tmp_path / "later.csv", HEADER_2021, ROWS_2021)
     with pytest.raises(GeographyError, match="onto LSOA21 codes but the region's LSOA lookup .* is LSOA11"):
         apportionment_weights(_region(tmp_path, Apportionment("lsoa", 2011, later, "population")))
+
+
+def test_apportionment_reads_a_newer_vintage_backwards(tmp_path: Path) -> None:
+    """A region on LSOA11 codes naming ``vintage: 2021`` with the LSOA11 -> LSOA21 file: rows on 2021 codes
+    are restated onto the region's 2011 LSOAs (the file read backwards)."""
+    later = _write(tmp_path / "later.csv", HEADER_2021, ROWS_2021)
+    frame = apportionment_weights(_region(tmp_path, Apportionment("lsoa", 2021, later, "population")))
+    pairs = {(r.area_code, r.lsoa_code): (r.weight, r.like_for_like) for r in frame.itertuples()}
+    assert pairs[("E01035000", "E01000002")] == (1.0, True)  # a split 2011 LSOA's part goes back whole
+    assert pairs[("E01035002", "E01000003")] == (
+        0.5,
+        True,
+    )  # a merged 2021 LSOA is spread (equal: no population)
+    assert pairs[("E01035002", "E01000004")] == (0.5, True)
+    assert pairs[("E01035004", "E01000005")][1] is False  # irregular: flagged
+    assert set(frame["geography"]) == {"lsoa_2021"}

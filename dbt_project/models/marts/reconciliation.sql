@@ -11,7 +11,8 @@ with loaded as (
         count(*) filter (where row_status = 'duplicate') as rows_duplicate,
         count(*) filter (where row_status = 'unlocated') as rows_unlocated,
         count(*) filter (where row_status = 'outside_region') as rows_outside_region,
-        count(*) filter (where row_status = 'quarantined') as rows_quarantined
+        count(*) filter (where row_status = 'quarantined') as rows_quarantined,
+        count(*) filter (where row_status = 'counted' and restated_from is not null) as rows_restated
     from {{ ref('int_police_street_rows_classified') }}
     group by source_file, delivery_sha256
 )
@@ -29,7 +30,8 @@ select
     d.received_at,
     l.delivery_sha256,
     'loaded' as outcome,
-    cast(null as varchar) as rejected_because
+    cast(null as varchar) as rejected_because,
+    l.rows_restated
 from loaded as l
 inner join {{ ref('int_deliveries') }} as d using (delivery_sha256)
 
@@ -48,7 +50,8 @@ select
     v.received_at,
     v.delivery_sha256,
     'rejected' as outcome,
-    concat_ws(': ', 'rule ' || v.rule, 'line ' || v.line, v.detail) as rejected_because
+    concat_ws(': ', 'rule ' || v.rule, 'line ' || v.line, v.detail) as rejected_because,
+    0 as rows_restated
 from {{ ref('stg_deliveries__validations') }} as v
 where
     v.outcome = 'rejected'

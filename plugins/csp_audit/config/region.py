@@ -440,7 +440,12 @@ def _apportionment(base: Path, path: Path, value: Any, roots: tuple[Path, ...]) 
             raise _fail(path, f"{key}.weight", "must name the weight column (e.g. population, addresses)")
         if area_type in CHANGE_AREA_TYPES:
             if vintage is None:
-                raise _fail(path, f"{key}.vintage", "is required for lsoa: the census year of the old codes")
+                raise _fail(
+                    path,
+                    f"{key}.vintage",
+                    "is required for lsoa: the census year of the codes to restate (older or newer than the "
+                    "region's)",
+                )
             if weight not in CHANGE_WEIGHTS:
                 raise _fail(
                     path,

@@ -20,7 +20,9 @@ def apportionment_weights(region: Region) -> pd.DataFrame:
     Area lookups (wards, postcode districts ...) come from read_apportionment and are like for like.  An
     ``area_type: lsoa`` entry is an ONS census change lookup (LSOA01 -> LSOA11 ...): read_lsoa_change gives
     the old code's share of each new LSOA (splits weighted by the region's population file when its LSOAs
-    are the lookup's new vintage, equally otherwise) and like_for_like False for irregular (X) changes.
+    are the lookup's new vintage, equally otherwise) and like_for_like False for irregular (X) changes. An
+    entry whose vintage is the lookup's NEW side (``vintage: 2021`` with the LSOA11 -> LSOA21 file, for a
+    region on 2011 LSOAs) restates the newer codes back onto the region's (``reverse``).
     """
     frames = []
     region_vintage: str | None = None
@@ -38,21 +40,29 @@ def apportionment_weights(region: Region) -> pd.DataFrame:
             if region.population is not None:
                 population = lookups.latest_population(lookups.read_population(region.population))
         weighted = population if a.weight == "population" else None
-        change = lookups.read_lsoa_change(a.lookup, population=weighted)
+        change = lookups.read_lsoa_change(a.lookup)
         old, new = change.attrs["old_vintage"], change.attrs["new_vintage"]
+        entry = f"{a.vintage % 100:02d}"
         where = f"{a.lookup}: geography.apportionment {a.key}"
         if change.attrs["level"] != "lsoa":
             raise lookups.GeographyError(f"{where}: this is an {change.attrs['level'].upper()} change lookup")
-        if old != f"{a.vintage % 100:02d}":
-            raise lookups.GeographyError(f"{where}: the lookup's old codes are LSOA{old}, not {a.vintage}")
-        if region_vintage and new != region_vintage:
+        # codes of an older vintage are restated forwards (LSOA01 -> LSOA11 file), codes of a newer one
+        # backwards (a region on LSOA11 receiving LSOA21 codes, with the LSOA11 -> LSOA21 file)
+        reverse = new == entry and old != entry
+        if entry not in (old, new):
             raise lookups.GeographyError(
-                f"{where}: the lookup restates onto LSOA{new} codes but the region's LSOA lookup "
-                f"{region.lsoa_lookup.name} is LSOA{region_vintage}; use a lookup from LSOA{old} to "
-                f"LSOA{region_vintage}"
+                f"{where}: the lookup is between LSOA{old} and LSOA{new} codes, not of {a.vintage}"
             )
-        if weighted is not None and new != region_vintage:  # LSOA vintage unknown: population may not fit
-            change = lookups.read_lsoa_change(a.lookup)
+        onto = old if reverse else new
+        if region_vintage and onto != region_vintage:
+            raise lookups.GeographyError(
+                f"{where}: the lookup restates LSOA{entry} codes onto LSOA{onto} codes but the region's LSOA "
+                f"lookup {region.lsoa_lookup.name} is LSOA{region_vintage}; use a lookup between LSOA{entry} "
+                f"and LSOA{region_vintage}"
+            )
+        # the region's population weights a split only when its LSOAs are the codes restated onto
+        fits = weighted is not None and onto == region_vintage
+        change = lookups.read_lsoa_change(a.lookup, population=weighted if fits else None, reverse=reverse)
         frames.append(
             change[["area_code", "lsoa_code", "weight", "basis", "like_for_like"]].assign(geography=a.key)
         )

@@ -14,9 +14,11 @@ from csp_audit.plan.model import Dataset
 def known_area_codes(region: Region, dataset: Dataset) -> list[str] | None:
     """Codes of the dataset's geography and vintage that the region's lookups know, or None if none do."""
     geo = dataset.geography
-    for item in region.apportionment:  # a census-change lookup restates older LSOAs onto the region's
+    for item in region.apportionment:  # a census-change lookup restates another vintage onto the region's
         if item.area_type == "lsoa" and item.vintage == geo.vintage and geo.type == "lsoa":
-            return sorted(lookups.read_lsoa_change(item.lookup)["area_code"].unique())
+            change = lookups.read_lsoa_change(item.lookup)
+            older = change.attrs["old_vintage"] == f"{item.vintage % 100:02d}"
+            return sorted(change["area_code" if older else "lsoa_code"].unique())
     if geo.type == "lsoa":
         lookup = lookups.read_lsoa_lookup(region.lsoa_lookup)
         if geo.vintage and lookup.vintages.get("lsoa") not in ("", f"{geo.vintage % 100:02d}"):

@@ -735,7 +735,9 @@ def _change_population(population: pd.DataFrame | None) -> pd.Series | None:
     return pd.Series(values.to_numpy(dtype="float64"), index=codes.to_numpy())
 
 
-def read_lsoa_change(path: Path, *, population: pd.DataFrame | None = None) -> pd.DataFrame:
+def read_lsoa_change(
+    path: Path, *, population: pd.DataFrame | None = None, reverse: bool = False
+) -> pd.DataFrame:
     """Read an ONS best-fit census change lookup (LSOA or MSOA, e.g. ``LSOA01_LSOA11_LAD11 ... CHGIND``).
 
     The old and new code columns are found by pattern (``LSOA01CD``/``LSOA11CD``, ``LSOA11CD``/``LSOA21CD``,
@@ -758,8 +760,14 @@ def read_lsoa_change(path: Path, *, population: pd.DataFrame | None = None) -> p
       unions of each other;
     * ``basis``: ``whole`` (one new area), ``population`` or ``equal`` (how a split was weighted).
 
+    ``reverse``: restate the NEW vintage's codes onto the old ones instead (a region on LSOA 2011 codes
+    receiving rows on 2021 codes, read with the 2011 -> 2021 file): ``area_code`` is then the new code and
+    ``lsoa_code`` the old one, the same rules applied the other way round (a split old area takes each new
+    part whole; a merged new area is spread over its old areas by ``population``, of the OLD vintage here).
+
     ``frame.attrs`` records ``level`` ('lsoa' or 'msoa'), ``old_vintage`` and ``new_vintage`` (two digits as
-    in the header) and ``source``.  Refused with GeographyError naming the file and line: a code that is not
+    in the header, whatever the direction), ``from_vintage`` and ``to_vintage`` (the codes restated and the
+    codes they land on) and ``source``.  Refused with GeographyError naming the file and line: a code that is not
     a 9-character ONS code of the level (E01/W01 for LSOAs), a CHGIND other than U/S/M/X, a pair listed twice
     with different indicators, and rows contradicting their indicator (a U old code with several new codes
     or sharing its new code, an M old code with several new codes, an S new code fed by several old codes).
@@ -841,6 +849,10 @@ def read_lsoa_change(path: Path, *, population: pd.DataFrame | None = None) -> p
                 + message.format(o=old_label, n=new_label)
             )
 
+    if reverse:  # each pair read the other way: the new code is restated onto its old ones
+        frame = frame.rename(columns={"area_code": "lsoa_code", "lsoa_code": "area_code"})
+        old_id, fan_out = new_id, fan_in  # per_old() sums over the code restated, now the new one
+
     pop = _change_population(population)
     frame["raw"] = 1.0
     frame["basis"] = "equal"
@@ -860,6 +872,8 @@ def read_lsoa_change(path: Path, *, population: pd.DataFrame | None = None) -> p
         "level": level,
         "old_vintage": old_m.group(2),
         "new_vintage": new_m.group(2),
+        "from_vintage": new_m.group(2) if reverse else old_m.group(2),
+        "to_vintage": old_m.group(2) if reverse else new_m.group(2),
         "source": str(where),
     }
     return out

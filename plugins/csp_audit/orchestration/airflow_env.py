@@ -41,6 +41,15 @@ def _default_sqlite(home: Path) -> Path | None:
     return home / "airflow.db"
 
 
+def cache_root() -> Path:
+    """The machine's cache for csp-audit: ``$CSP_AUDIT_CACHE``, else ``$XDG_CACHE_HOME/csp-audit``, else
+    ``~/.cache/csp-audit``."""
+    return Path(
+        os.environ.get("CSP_AUDIT_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "csp-audit"
+    )
+
+
 def template_file(stamp: str) -> Path:
     """A migrated, empty metadata DB kept for this Airflow version and pool, shared by new homes.
 
@@ -49,9 +58,7 @@ def template_file(stamp: str) -> Path:
     file copy. The cache is ``$CSP_AUDIT_CACHE``, else ``$XDG_CACHE_HOME/csp-audit``, else
     ``~/.cache/csp-audit``; its name carries a hash of everything the schema depends on.
     """
-    root = os.environ.get("CSP_AUDIT_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "csp-audit"
-    )
+    root = cache_root()
     key = hashlib.sha256(f"{stamp}|{POOL}|{POOL_DESCRIPTION}|{sys.version_info[:2]}".encode()).hexdigest()[
         :16
     ]

@@ -47,10 +47,60 @@ def target_dir(warehouse: Path) -> Path:
     return warehouse.parent / f"{warehouse.stem}.dbt-target"
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def _parse_cache() -> Path:
+    """Where the last good parse of the project is kept for new targets (beside Airflow's metadata cache)."""
+    from csp_audit.orchestration.airflow_env import cache_root
+
+    return cache_root() / "dbt" / PARTIAL_PARSE
+
+
+def _seed_parse(target: Path) -> None:
+    """Give a new target the last parse of the project, so dbt need not parse it whole (about 2 s each time).
+
+    dbt checks a saved parse before using it (its version, the vars, the profile, every file's hash) and
+    parses afresh when anything differs, so a parse from another region or project version costs nothing
+    but the check. The profile names the warehouse by file name only (dbt runs in its folder), so a parse
+    from another folder's warehouse of the same name passes the check.
+    """
+    cached = _parse_cache()
+    if cached.is_file() and not (target / PARTIAL_PARSE).exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, target / PARTIAL_PARSE)
+
+
+def _keep_parse(target: Path) -> None:
+    """After a successful run, keep its parse for the next new target (written whole, then renamed)."""
+    mine, cached = target / PARTIAL_PARSE, _parse_cache()
+    if not mine.is_file():
+        return
+    try:
+        if (
+            cached.is_file()
+            and cached.stat().st_size == mine.stat().st_size
+            and cached.read_bytes() == mine.read_bytes()
+        ):
+            return
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+        shutil.copyfile(mine, partial)
+        os.replace(partial, cached)
+    except OSError:  # a cache is an optimisation: a full disk or a read-only home only costs a parse
+        pass
+
+
 def run_dbt(
     command: list[str], warehouse: Path, variables: dict[str, Any], target: Path, label: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``dbt <command>`` on the project against the warehouse file, artefacts and logs under ``target``."""
+    """``dbt <command>`` on the project against the warehouse file, artefacts and logs under ``target``.
+
+    dbt runs in the warehouse's folder and the profile gets the file's name alone, so every warehouse
+    of the same name has the same profile and a new target can start from the last parse (``_seed_parse``).
+    """
+    warehouse, target = Path(warehouse).resolve(), Path(target).resolve()
+    _seed_parse(target)
     args = [
         dbt_executable(), *command,
         "--project-dir", str(dbt_project_dir()),
@@ -60,19 +110,27 @@ def run_dbt(
         "--vars", json.dumps(variables, sort_keys=True),
     ]  # fmt: skip
     env = dict(os.environ)
-    env["CSP_AUDIT_WAREHOUSE"] = str(warehouse)
+    env["CSP_AUDIT_WAREHOUSE"] = warehouse.name  # relative to the folder dbt runs in
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DO_NOT_TRACK", "1")
     if label is None:
-        return subprocess.run(args, env=env, capture_output=True, text=True, check=False)  # noqa: S603
-    return _run_with_bar(args, env, label)
+        proc = subprocess.run(  # noqa: S603
+            args, env=env, cwd=warehouse.parent, capture_output=True, text=True, check=False
+        )
+    else:
+        proc = _run_with_bar(args, env, label, cwd=warehouse.parent)
+    if proc.returncode == 0:
+        _keep_parse(target)
+    return proc
 
 
 # dbt's own line for each node it finishes: "12 of 140 OK created sql table model audit.hotspots ..."
 _NODE_LINE = re.compile(r"^\S*\s+(\d+) of (\d+) (\S+) ")
 
 
-def _run_with_bar(args: list[str], env: dict[str, str], label: str) -> subprocess.CompletedProcess[str]:
+def _run_with_bar(
+    args: list[str], env: dict[str, str], label: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
     """Run dbt, reading its console lines as they come to move a progress bar by finished node.
 
     Only dbt's progress lines are looked at (its "N of M" counter); the full output is kept for the
@@ -80,7 +138,7 @@ def _run_with_bar(args: list[str], env: dict[str, str], label: str) -> subproces
     """
     lines: list[str] = []
     with subprocess.Popen(  # noqa: S603
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
         assert proc.stdout is not None
         bar: Bar | None = None
