@@ -3,7 +3,21 @@
     the audit year in which the dataset has data for the area's partnership (a quarter of a
     quarterly dataset counts as its three months). The population is the resident population of
     the area's LSOAs for the audit year (int_lsoa_populations_by_year: the year's own mid-year
-    estimate, else the nearest, said in population_note), null unless every LSOA has a figure. -#}
+    estimate, else the nearest, said in population_note), null unless every LSOA has a figure.
+
+    Built by audit year (macros/incremental_by_year.sql): a refresh rebuilds only the years whose
+    months or populations changed. Rows are not sorted (rebuilt years are appended); readers order
+    what they read (the packs read it by partnership, area, dataset, category and year). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_changed_years(ref('area_monthly')) }}",
+    post_hook="{{ save_years_built_from(ref('area_monthly')) }}",
+) }}
+
+-- depends_on: {{ ref('int_incidents_harmonised') }}
+
 with yearly as (
     select
         area_type,
@@ -19,6 +33,7 @@ with yearly as (
         sum(months_in_period) as months_covered,
         round({{ exact_sum('incidents') }}, 6) as incidents
     from {{ ref('area_monthly') }}
+    where {{ only_changed_years('period_start') }}
     group by area_type, area_code, partnership_code, dataset, category, period_start
 ),
 
@@ -78,4 +93,3 @@ left join populations as p
         and p.area_code = y.area_code
         and p.partnership_code = y.partnership_code
         and p.period_start = y.period_start
-order by y.partnership_code, y.area_type, y.area_code, y.dataset, y.category, y.period_start

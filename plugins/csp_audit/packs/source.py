@@ -76,10 +76,11 @@ def plan_terms(plan_file: str | Path) -> dict[str, Terms]:
     }
 
 
-# Marts built by month are appended to month by month, so their rows are read in their model's order
-# (a full build and a month-by-month refresh then give the same pack, byte for byte).
+# Marts built by month (or audit year) are appended to as they are rebuilt, so their rows are read in their
+# model's order (a full build and a month-by-month refresh then give the same pack, byte for byte).
 MART_ORDER = {
     "area_monthly": ' order by partnership_code, area_type, area_code, dataset, category, "month"',
+    "area_rates": " order by partnership_code, area_type, area_code, dataset, category, period_start",
 }
 
 
