@@ -1,6 +1,7 @@
 """A warehouse refreshed month by month holds the same marts as one built in one go (issue 15).
 
-The by-month marts (``area_monthly``) rebuild only the months whose harmonised fact changed. This
+The by-month marts (``area_monthly``) rebuild only the months whose harmonised fact changed, and the
+by-year ``area_rates`` only the audit years of those months (the two months here straddle a year end). This
 builds a region's two police.uk months one refresh at a time, with a Crime ID that reappears in a later
 month (its count moves to that month, so the earlier month changes too) and a corrected
 re-delivery written over a month already built, then builds the final landing into a fresh
@@ -27,6 +28,16 @@ def _run(region: Path, warehouse: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 
 
+def _rebuilt_years(warehouse: Path) -> set[str]:
+    """The audit years the last build rebuilt in audit.area_rates (built by year)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select strftime(period_start, '%Y-%m') from intermediate.area_rates__built_from "
+            "where kind = 'year' and rebuilt"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
 def _rebuilt(warehouse: Path) -> set[str]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
@@ -39,7 +50,8 @@ def _rebuilt(warehouse: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("incremental")
-    generate_demo_region(out, months=2, scale=0.2)
+    # March and April: the two months fall in two audit years (2021/22 and 2022/23)
+    generate_demo_region(out, months=2, scale=0.2, start_month="2022-03")
     return out
 
 
@@ -55,6 +67,7 @@ def test_month_by_month_refreshes_equal_one_full_build(region: Path, tmp_path: P
 
     _run(region, warehouse)  # month 1 alone
     assert _rebuilt(warehouse) == {months[0]}
+    assert _rebuilt_years(warehouse) == {"2021-04"}
 
     # month 2 arrives, and one of month 1's crimes reappears in it with a later outcome: the crime
     # now counts in month 2, so month 1 changes although nothing was delivered for it
@@ -69,6 +82,7 @@ def test_month_by_month_refreshes_equal_one_full_build(region: Path, tmp_path: P
         csv.DictWriter(handle, fieldnames=list(crime)).writerow(moved)
     _run(region, warehouse)
     assert months[0] in _rebuilt(warehouse), "the month the crime left was rebuilt"
+    assert _rebuilt_years(warehouse) == {"2021-04", "2022-04"}
 
     # month 2 is corrected in place: half its rows withdrawn, none of them a crime that also
     # appears in month 1 (withdrawing one would change month 1 again)
@@ -82,10 +96,11 @@ def test_month_by_month_refreshes_equal_one_full_build(region: Path, tmp_path: P
     second.write_text(lines[0] + "".join(line for i, line in enumerate(lines[1:]) if i not in withdrawn))
     _run(region, warehouse)
     assert _rebuilt(warehouse) == {months[1]}, "month 1 was unchanged and kept"
+    assert _rebuilt_years(warehouse) == {"2022-04"}, "only the corrected month's audit year was rebuilt"
 
     fresh = tmp_path / "full.duckdb"
     _run(region, fresh)
-    assert _rebuilt(fresh) == set(months)
+    assert _rebuilt(fresh) == set(months) and _rebuilt_years(fresh) == {"2021-04", "2022-04"}
     # audit.data_quality counts the deliveries received per period: the refreshed warehouse received
     # month 2 twice (the file and its correction), the fresh one once
     history = "table_schema = 'audit' and table_name = 'data_quality'"
