@@ -28,23 +28,21 @@ def _run(region: Path, warehouse: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 
 
+def _rebuilt(
+    warehouse: Path, mart: str = "area_monthly", kind: str = "month", column: str = '"month"'
+) -> set[str]:
+    """The periods (YYYY-MM) the last build rebuilt in a mart built by month (or, for area_rates, by year)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            f"select strftime({column}, '%Y-%m') from intermediate.{mart}__built_from "  # noqa: S608
+            "where kind = ? and rebuilt",
+            [kind],
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
 def _rebuilt_years(warehouse: Path) -> set[str]:
-    """The audit years the last build rebuilt in audit.area_rates (built by year)."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute(
-            "select strftime(period_start, '%Y-%m') from intermediate.area_rates__built_from "
-            "where kind = 'year' and rebuilt"
-        ).fetchall()
-    return {r[0] for r in rows}
-
-
-def _rebuilt(warehouse: Path) -> set[str]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute(
-            "select strftime(\"month\", '%Y-%m') from intermediate.area_monthly__built_from "
-            "where kind = 'month' and rebuilt"
-        ).fetchall()
-    return {r[0] for r in rows}
+    return _rebuilt(warehouse, "area_rates", "year", "period_start")
 
 
 @pytest.fixture(scope="module")
