@@ -18,9 +18,10 @@
     build runs on a copy swapped in only when every test passed, so the two never disagree.
 -#}
 
-{% macro built_from_relation() -%}
+{#- `<mart>__built_from` beside the fact (this model's, unless another mart is named). -#}
+{% macro built_from_relation(mart=none) -%}
     {%- set fact = ref('int_incidents_harmonised') -%}
-    {{- return(api.Relation.create(database=fact.database, schema=fact.schema, identifier=this.identifier ~ '__built_from')) -}}
+    {{- return(api.Relation.create(database=fact.database, schema=fact.schema, identifier=(mart or this.identifier) ~ '__built_from')) -}}
 {%- endmacro %}
 
 {#- Everything a by-month mart reads that is not per month: the areas (from the views the ephemeral
@@ -53,64 +54,81 @@
 
 {#- The months to (re)build, as a query of one column `month`; with no state, every month. -#}
 {% macro changed_months_sql() -%}
+    {{- changed_periods_sql(month_fingerprints_sql(), 'month', '"month"',
+        'select distinct cast("month" as date) as "month" from ' ~ ref('int_incidents_harmonised')) -}}
+{%- endmacro %}
+
+{% macro delete_changed_months() -%}{{ delete_changed_periods('"month"', changed_months_sql()) }}{%- endmacro %}
+
+{% macro only_changed_months(month_column) -%}{{ only_changed_periods(month_column, '"month"') }}{%- endmacro %}
+
+{% macro save_built_from() -%}{{ save_periods_built_from(month_fingerprints_sql(), '"month"') }}{%- endmacro %}
+
+{#- ---- shared by the marts built by month and by audit year (incremental_by_year.sql) --------------
+    fingerprints_sql: rows (kind, <column>, fingerprint, "rows"), one per period of `kind` and one of
+    kind 'structure'; first_sql: every period, for a build with no state yet. -#}
+
+{#- The periods to (re)build, as a query of one column: new or changed periods, vanished ones, and
+    every period when the structure changed or there is no state. -#}
+{% macro changed_periods_sql(fingerprints_sql, kind, column, first_sql) -%}
     {%- set saved = built_from_relation() -%}
     {%- set state = adapter.get_relation(database=saved.database, schema=saved.schema, identifier=saved.identifier) if execute else none -%}
     {%- if state is none -%}
-        select distinct cast("month" as date) as "month" from {{ ref('int_incidents_harmonised') }}
+        {{ first_sql }}
         union
-        select distinct "month" from {{ this }}
+        select distinct {{ column }} from {{ this }}
     {%- else -%}
-        with now_ as ({{ month_fingerprints_sql() }}),
+        with now_ as ({{ fingerprints_sql }}),
         structure_changed as (
             select
                 (select fingerprint from now_ where kind = 'structure')
                 is distinct from (select fingerprint from {{ state }} where kind = 'structure') as changed
         )
-        select n."month" from now_ as n
-        where n.kind = 'month' and (
+        select n.{{ column }} from now_ as n
+        where n.kind = '{{ kind }}' and (
             (select changed from structure_changed)
             or not exists (
                 select 1 from {{ state }} as s
-                where s.kind = 'month' and s."month" = n."month" and s.fingerprint = n.fingerprint and s."rows" = n."rows"
+                where s.kind = '{{ kind }}' and s.{{ column }} = n.{{ column }} and s.fingerprint = n.fingerprint
+                    and s."rows" = n."rows"
             )
         )
         union
-        select "month" from {{ state }}
-        where kind = 'month' and "month" not in (select "month" from now_ where kind = 'month')
+        select {{ column }} from {{ state }}
+        where kind = '{{ kind }}' and {{ column }} not in (select {{ column }} from now_ where kind = '{{ kind }}')
         union
-        select distinct "month" from {{ this }} where (select changed from structure_changed)
+        select distinct {{ column }} from {{ this }} where (select changed from structure_changed)
     {%- endif -%}
 {%- endmacro %}
 
-{#- pre-hook: delete the months to rebuild (the model then appends their rows). -#}
-{% macro delete_changed_months() -%}
+{#- pre-hook: delete the periods to rebuild (the model then appends their rows). -#}
+{% macro delete_changed_periods(column, changed_sql) -%}
     {%- if is_incremental() -%}
-        create or replace temporary table {{ this.identifier }}__months as {{ changed_months_sql() }};
-        delete from {{ this }} where "month" in (select "month" from {{ this.identifier }}__months);
+        create or replace temporary table {{ this.identifier }}__changed as {{ changed_sql }};
+        delete from {{ this }} where {{ column }} in (select {{ column }} from {{ this.identifier }}__changed);
     {%- else -%}
         select 1
     {%- endif -%}
 {%- endmacro %}
 
-{#- in the model: keep only the months to rebuild (every month on a first or full build). -#}
-{% macro only_changed_months(month_column) -%}
+{#- in the model: keep only the periods to rebuild (every period on a first or full build). -#}
+{% macro only_changed_periods(expression, column) -%}
     {%- if is_incremental() -%}
-        {{ month_column }} in (select "month" from {{ this.identifier }}__months)
+        {{ expression }} in (select {{ column }} from {{ this.identifier }}__changed)
     {%- else -%}
         true
     {%- endif -%}
 {%- endmacro %}
 
-{#- post-hook: record what this build was made from. -#}
-{% macro save_built_from() -%}
+{#- post-hook: record what this build was made from, and which periods it rebuilt. -#}
+{% macro save_periods_built_from(fingerprints_sql, column) -%}
     create or replace table {{ built_from_relation() }} as
     select
         f.*,
         {% if is_incremental() -%}
-            f."month" in (select "month" from {{ this.identifier }}__months)
+            f.{{ column }} in (select {{ column }} from {{ this.identifier }}__changed)
         {%- else -%}
-            f.kind = 'month'
+            f.kind <> 'structure'
         {%- endif %} as rebuilt
-    from ({{ month_fingerprints_sql() }}) as f
+    from ({{ fingerprints_sql }}) as f
 {%- endmacro %}
-

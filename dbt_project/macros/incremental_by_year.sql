@@ -16,13 +16,9 @@
     rows and the state never disagree.
 -#}
 
-{% macro year_state_relation() -%}
-    {%- set fact = ref('int_incidents_harmonised') -%}
-    {{- return(api.Relation.create(database=fact.database, schema=fact.schema, identifier=this.identifier ~ '__built_from')) -}}
-{%- endmacro %}
-
+{#- The per-year fingerprints from area_monthly's per-month state (the mart's `monthly` relation). -#}
 {% macro year_fingerprints_sql(monthly) -%}
-    {%- set months = api.Relation.create(database=monthly.database, schema='intermediate', identifier=monthly.identifier ~ '__built_from') -%}
+    {%- set months = built_from_relation(monthly.identifier) -%}
     with month_years as (
         select cast({{ audit_year_start('"month"') }} as date) as period_start, fingerprint, "rows"
         from {{ months }}
@@ -38,7 +34,8 @@
     select
         'year' as kind,
         m.period_start,
-        sum(m.fingerprint) + sum(m."rows") + coalesce(any_value(p.fingerprint), 0) as fingerprint
+        sum(m.fingerprint) + coalesce(any_value(p.fingerprint), 0) as fingerprint,
+        sum(m."rows") as "rows"
     from month_years as m
     left join population_years as p using (period_start)
     group by m.period_start
@@ -47,68 +44,22 @@
         'structure' as kind,
         cast(null as date) as period_start,
         (select fingerprint from {{ months }} where kind = 'structure')
-        + hash('{{ local_md5(model.raw_code) }}', '{{ var('sql_fingerprint') }}')::hugeint as fingerprint
+        + hash('{{ local_md5(model.raw_code) }}', '{{ var('sql_fingerprint') }}')::hugeint as fingerprint,
+        0 as "rows"
 {%- endmacro %}
 
-{#- The audit years to (re)build, as a query of one column `period_start`. -#}
+{#- The audit years to (re)build (the machinery is incremental_by_month.sql's, by period). -#}
 {% macro changed_years_sql(monthly) -%}
-    {%- set saved = year_state_relation() -%}
-    {%- set state = adapter.get_relation(database=saved.database, schema=saved.schema, identifier=saved.identifier) if execute else none -%}
-    {%- if state is none -%}
-        select distinct period_start from {{ this }}
-        union
-        select distinct period_start from ({{ year_fingerprints_sql(monthly) }}) as f where kind = 'year'
-    {%- else -%}
-        with now_ as ({{ year_fingerprints_sql(monthly) }}),
-        structure_changed as (
-            select
-                (select fingerprint from now_ where kind = 'structure')
-                is distinct from (select fingerprint from {{ state }} where kind = 'structure') as changed
-        )
-        select n.period_start from now_ as n
-        where n.kind = 'year' and (
-            (select changed from structure_changed)
-            or not exists (
-                select 1 from {{ state }} as s
-                where s.kind = 'year' and s.period_start = n.period_start and s.fingerprint = n.fingerprint
-            )
-        )
-        union
-        select period_start from {{ state }}
-        where kind = 'year' and period_start not in (select period_start from now_ where kind = 'year')
-        union
-        select distinct period_start from {{ this }} where (select changed from structure_changed)
-    {%- endif -%}
+    {{- changed_periods_sql(year_fingerprints_sql(monthly), 'year', 'period_start',
+        "select period_start from (" ~ year_fingerprints_sql(monthly) ~ ") as f where kind = 'year'") -}}
 {%- endmacro %}
 
-{#- pre-hook: delete the years to rebuild (the model then appends their rows). -#}
 {% macro delete_changed_years(monthly) -%}
-    {%- if is_incremental() -%}
-        create or replace temporary table {{ this.identifier }}__years as {{ changed_years_sql(monthly) }};
-        delete from {{ this }} where period_start in (select period_start from {{ this.identifier }}__years);
-    {%- else -%}
-        select 1
-    {%- endif -%}
+    {{ delete_changed_periods('period_start', changed_years_sql(monthly)) }}
 {%- endmacro %}
 
-{#- in the model: keep only the years to rebuild (every year on a first or full build). -#}
-{% macro only_changed_years(column) -%}
-    {%- if is_incremental() -%}
-        {{ column }} in (select period_start from {{ this.identifier }}__years)
-    {%- else -%}
-        true
-    {%- endif -%}
-{%- endmacro %}
+{% macro only_changed_years(column) -%}{{ only_changed_periods(column, 'period_start') }}{%- endmacro %}
 
-{#- post-hook: record what this build was made from. -#}
 {% macro save_years_built_from(monthly) -%}
-    create or replace table {{ year_state_relation() }} as
-    select
-        f.*,
-        {% if is_incremental() -%}
-            f.period_start in (select period_start from {{ this.identifier }}__years)
-        {%- else -%}
-            f.kind = 'year'
-        {%- endif %} as rebuilt
-    from ({{ year_fingerprints_sql(monthly) }}) as f
+    {{ save_periods_built_from(year_fingerprints_sql(monthly), 'period_start') }}
 {%- endmacro %}

@@ -12,7 +12,7 @@
     repeat across months. -#}
 {%- set key = columns | join(', ') -%}
 {%- if rebuilt_months_only -%}
-    {%- set state = api.Relation.create(database=model.database, schema='intermediate', identifier=model.identifier ~ '__built_from') -%}
+    {%- set state = built_from_relation(model.identifier) -%}
 {%- endif %}
 with tested as (
     select * from {{ model }}
