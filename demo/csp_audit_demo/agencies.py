@@ -852,6 +852,9 @@ def _ed(job: _Job) -> pd.DataFrame:
     district = np.where(rng.random(n) < 0.04, "", district)
     known_time = rng.random(n) >= 0.12
     ids = rng.integers(100000, 1000000, size=n)
+    # where the assault happened, coded to an LSOA by the department's analyst; not every record has it
+    coded = rng.random(n) >= 0.06
+    incident_lsoa = np.where(coded, lsoas["code"].to_numpy(dtype=object)[lsoa], "") if n else np.array([])
 
     stamp = np.datetime_as_string(incident, unit="m")
     frame = pd.DataFrame(
@@ -866,6 +869,7 @@ def _ed(job: _Job) -> pd.DataFrame:
             "arrival_datetime": np.char.add(np.datetime_as_string(arrival, unit="m"), ":00").astype(object),
             "incident_location": np.array(ED_LOCATIONS, dtype=object)[location],
             "incident_location_name": names,
+            "incident_lsoa_code": incident_lsoa.astype(object),
             "means_of_assault": np.array(ED_MEANS, dtype=object)[means],
             "patient_postcode_district": district.astype(object),
         }

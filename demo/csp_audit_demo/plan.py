@@ -201,9 +201,12 @@ datasets:
       - {{name: arrival_datetime, type: datetime, description: "Arrival at the emergency department"}}
       - {{name: incident_location, type: string, description: "Where it happened, e.g. street, pub or bar, home"}}
       - {{name: incident_location_name, type: string, required: false, description: "Venue or street name"}}
+      - {{name: incident_lsoa_code, type: code, required: false, description: "LSOA (2011) where it happened, blank if not coded"}}
       - {{name: means_of_assault, type: string, description: "e.g. body part, bottle, knife"}}
       - {{name: patient_postcode_district, type: code, required: false, description: "e.g. NS1, not the full postcode"}}
-    geography: {{type: postcode_district}}
+    # placed where the assault happened; a record without it by the patient's home area, flagged
+    geography: {{type: lsoa, vintage: 2011, column: incident_lsoa_code,
+                 fallback: {{type: postcode_district, column: patient_postcode_district}}}}
     time_grain: record
     cadence: monthly
     due_day: 15

@@ -524,6 +524,11 @@ def _write_lookups(out_dir: Path, spec: DemoSpec, geo: Geography) -> None:
             for y in estimates
         ]
     )[["LSOA11CD", "mid_year", "population"]]
+    # households (about 2.4 residents each) and residents aged 10-17 (7-11%), without a random draw
+    # so every other figure of the region stays as it was
+    spread = (np.arange(len(by_year)) * 7919 % 101) / 100.0
+    by_year["households"] = np.rint(by_year["population"] / (2.2 + 0.4 * spread)).astype(np.int64)
+    by_year["aged_10_17"] = np.rint(by_year["population"] * (0.07 + 0.04 * spread)).astype(np.int64)
     _to_csv(by_year, out_dir / POPULATION_BY_YEAR_PATH)
 
 

@@ -161,6 +161,79 @@ def test_pseudonymised_fields_never_reach_the_warehouse(plan_run: Path) -> None:
     assert all(s.startswith("p_") and len(s) == 34 for s in stored)
 
 
+def test_ed_assaults_are_placed_where_they_happened_and_home_areas_are_flagged(plan_run: Path) -> None:
+    """ISTV records with a coded incident LSOA land on it exactly; the rest by the patient's home area."""
+    placed = _query(plan_run, """
+        select
+            nullif(trim(r.incident_lsoa_code), '') is not null as coded,
+            bool_and(f.method = 'exact' and f.lsoa_code = upper(trim(r.incident_lsoa_code)) and f.weight = 1),
+            bool_and(f.method = 'apportioned'),
+            count(distinct (f.source_file, f.row_number))
+        from intermediate.int_incidents_harmonised as f
+        inner join raw.ds__ed_assaults as r on r._source_file = f.source_file and r._row_number = f.row_number
+        where f.dataset = 'ed_assaults'
+        group by all order by coded
+    """)  # fmt: skip
+    assert [(coded, exact, apportioned) for coded, exact, apportioned, _ in placed] == [
+        (False, False, True),  # by the home postcode district's address weights
+        (True, True, False),  # exactly where it happened
+    ]
+    by_home, by_incident = placed[0][3], placed[1][3]
+    assert 0.02 < by_home / (by_home + by_incident) < 0.15  # the demo leaves about 6% uncoded
+    # the reconciliation counts the fallback rows; none of another dataset
+    flagged = dict(_query(plan_run, """
+        select dataset, sum(rows_placed_by_fallback) from audit.delivery_reconciliation group by dataset
+    """))  # fmt: skip
+    uncoded = _query(plan_run, """
+        select count(*) from raw.ds__ed_assaults as r
+        inner join intermediate.int_deliveries as d on d.delivery_sha256 = r._sha256 and d.is_current
+        where nullif(trim(r.incident_lsoa_code), '') is null and nullif(trim(r.patient_postcode_district), '') is not null
+    """)[0][0]  # fmt: skip
+    assert 0 < flagged.pop("ed_assaults") <= uncoded and set(flagged.values()) == {0}
+    # hotspots of ED assaults only where at least 90% were placed by incident location
+    ranked = _query(plan_run, """
+        select p.placed_at_point_or_lsoa, count(h.dataset) > 0
+        from intermediate.int_dataset_placement as p
+        left join audit.hotspots as h using (dataset, partnership_code)
+        where p.dataset = 'ed_assaults' group by p.partnership_code, p.placed_at_point_or_lsoa
+    """)  # fmt: skip
+    assert ranked and all(has == eligible for eligible, has in ranked) and any(e for e, _ in ranked)
+
+
+def test_rates_per_household_and_per_young_person_from_the_population_file(plan_run: Path) -> None:
+    """Burglary per household, youth first-time entrants per resident aged 10-17, summed from the file."""
+    estimates = plan_run / "lookups" / "lsoa_population_mid_year.csv"
+    rows = _query(plan_run, f"""
+        with file as (
+            select LSOA11CD as lsoa_code, mid_year, households, aged_10_17
+            from read_csv('{estimates}', all_varchar = false)
+        ),
+        expected as (
+            select g.csp_code, f.mid_year, sum(f.households) as households, sum(f.aged_10_17) as aged_10_17
+            from file as f inner join raw.geo_lsoas as g using (lsoa_code)
+            where g.in_region group by all
+        )
+        select r.dataset, r.category, r.rate_denominator, r.denominator,
+            case r.rate_denominator when 'households' then e.households else e.aged_10_17 end,
+            r.rate_per_1000_denominator, round(1000.0 * r.incidents / r.denominator, 3), r.denominator_note
+        from audit.area_rates as r
+        inner join expected as e on e.csp_code = r.area_code and e.mid_year = r.population_year
+        where r.area_type = 'partnership'
+            and (r.dataset, r.category) in (('police_uk_street', 'Burglary'), ('yot_first_time_entrants', 'All'))
+    """)  # fmt: skip  # noqa: S608
+    assert {(r[0], r[2]) for r in rows} == {
+        ("police_uk_street", "households"),
+        ("yot_first_time_entrants", "residents aged 10-17"),
+    }
+    for _dataset, _category, _kind, denominator, expected, rate, computed, note in rows:
+        assert denominator == expected and rate == computed and note is None
+    other = _query(plan_run, """
+        select distinct rate_denominator, denominator = population from audit.area_rates
+        where dataset = 'police_uk_street' and category = 'Robbery' and population is not null
+    """)  # fmt: skip
+    assert other == [("residents", True)]
+
+
 EXPECTED_SEVERITY = {
     # defect planted by the demo generator -> (where the pipeline must show it, rule)
     "wrong_vintage_area_code": ("quarantine", "area_code_in_lookup"),

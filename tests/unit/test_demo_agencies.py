@@ -272,7 +272,9 @@ def test_values_have_the_declared_formats_and_rows_belong_to_their_period(built:
             if col.type == "date":
                 pd.to_datetime(present, format="%Y-%m-%d")  # real calendar dates
             if col.type == "code":
-                pattern = DISTRICT if ds.geography.type == "postcode_district" else ONS_CODE
+                fallback = ds.geography.fallback
+                geo = fallback if fallback and col.name == fallback.column else ds.geography
+                pattern = DISTRICT if geo.type == "postcode_district" else ONS_CODE
                 assert present.str.match(pattern).all(), (name, col.name)
             vocabulary = VOCABULARIES.get((ds.id, col.name))
             if vocabulary:
@@ -331,6 +333,9 @@ def test_areas_come_from_the_right_lookup_and_agency(built: Built) -> None:
             assert (frame["repeat_victim"] == "").all() == (agency == "southmoor_police")
         elif ds.id == "ed_assaults":
             assert set(frame["patient_postcode_district"]) - {""} <= districts
+            # where the assault happened: an LSOA the department serves (blank where not coded)
+            coded = frame["incident_lsoa_code"] != ""
+            assert set(frame.loc[coded, "incident_lsoa_code"]) <= set(served["LSOA11CD"])
             assert frame["patient_id"].str.match(r"^[A-Z]{2,4}\d{6}$").all()
         elif ds.id == "consultation_survey":
             assert set(frame["respondent_area"]) <= districts
@@ -340,6 +345,7 @@ def test_volumes_and_patterns_are_plausible(built: Built) -> None:
     lsoas = len(region_lookups(built.root))
     ed = pd.concat([read(built.landing / n) for ds, _a, _p, n in deliveries(built) if ds.id == "ed_assaults"])
     assert 1 <= len(ed) / lsoas <= 10  # a few assault attendances per LSOA and year
+    assert 0.85 < (ed["incident_lsoa_code"] != "").mean() < 0.99  # most with a coded location
     hour = ed["incident_time"][ed["incident_time"] != ""].str[:2].astype(int)
     assert ((hour >= 20) | (hour < 4)).mean() > 0.4  # the night-time economy
     venue = ed["incident_location"].isin(["pub or bar", "nightclub"])

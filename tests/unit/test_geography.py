@@ -489,7 +489,8 @@ def test_population(tmp_path: Path) -> None:
 def test_population_by_mid_year_estimate(tmp_path: Path) -> None:
     text = "LSOA11CD,mid_year,population\nE01000001,2022,110\nE01000001,2021,100\nE01000002,2021,50\n"
     pop = read_population(_write(tmp_path, "pop.csv", text))
-    assert pop.astype({"year": int}).to_dict("list") == {
+    assert pop[["households", "aged_10_17"]].isna().all().all()  # no such columns: no such figures
+    assert pop[["lsoa_code", "population", "year"]].astype({"year": int}).to_dict("list") == {
         "lsoa_code": ["E01000001", "E01000001", "E01000002"],
         "population": [100, 110, 50],
         "year": [2021, 2022, 2021],
@@ -502,6 +503,28 @@ def test_population_by_mid_year_estimate(tmp_path: Path) -> None:
         )
     with pytest.raises(GeographyError, match=r"line 2: year 'mid-2022' in column mid_year is not a year"):
         read_population(_write(tmp_path, "bad.csv", "LSOA11CD,mid_year,population\nE01000001,mid-2022,1\n"))
+
+
+def test_population_with_households_and_ages_10_17(tmp_path: Path) -> None:
+    text = (
+        "LSOA11CD,mid_year,population,Households,Aged 10-17\n"
+        'E01000001,2021,1500,620,140\nE01000002,2021,1200,,95\nE01000001,2022,1510,"1,001",\n'
+    )
+    pop = read_population(_write(tmp_path, "pop.csv", text))
+    rows = pop.astype(object).where(pop.notna(), None)
+    assert rows[["lsoa_code", "year", "households", "aged_10_17"]].values.tolist() == [
+        ["E01000001", 2021, 620, 140],
+        ["E01000001", 2022, 1001, None],  # a blank cell: that LSOA has no figure for that year
+        ["E01000002", 2021, None, 95],
+    ]
+    with pytest.raises(
+        GeographyError, match=r"line 2: households '-3' for E01000001 in column hh is not a non-neg"
+    ):
+        read_population(_write(tmp_path, "bad.csv", "LSOA11CD,population,hh\nE01000001,10,-3\n"))
+    with pytest.raises(GeographyError, match=r"several aged_10_17 columns: age 10-17, pop_10_to_17"):
+        read_population(
+            _write(tmp_path, "two.csv", "LSOA11CD,population,age 10-17,pop_10_to_17\nE01000001,1,1,1\n")
+        )
 
 
 @pytest.mark.parametrize(

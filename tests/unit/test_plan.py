@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from csp_audit.cli.plan import add_plan_commands
-from csp_audit.plan.model import DataPlan, PlanError, load_plan
+from csp_audit.plan.model import DataPlan, Geography, PlanError, load_plan
 from csp_audit.plan.periods import Month
 from csp_audit.quality.gate import PERIOD_NOT_IN_CADENCE, cadence_refusal
 from csp_audit.requests.arrivals import (
@@ -124,8 +124,30 @@ def test_demo_plan_validates_with_the_agencies_the_region_needs(plan: DataPlan, 
         assert plan.datasets[dataset].sharing.min_cell_size == 10
     assert plan.datasets["fire_incidents"].geography.code == "ward 2015"
     assert plan.datasets["ed_assaults"].sharing.pseudonymise == ("patient_id",)
+    ed = plan.datasets["ed_assaults"].geography  # placed where it happened, else by the home area
+    assert (ed.key, ed.column) == ("lsoa_2011", "incident_lsoa_code")
+    assert ed.fallback == Geography("postcode_district", None, "patient_postcode_district")
     assert plan.datasets["consultation_survey"].sharing.level == "deidentified"
     assert plan.partnership_names["E22990001"] == "Vale of Harrow and Aldbury"
+
+
+def test_geography_columns_must_be_code_columns_of_the_contract(region_dir: Path) -> None:
+    def break_it(doc: dict[str, Any]) -> None:
+        datasets = doc["datasets"]
+        datasets["ed_assaults"]["geography"]["column"] = "incident_lsoa"
+        datasets["ed_assaults"]["geography"]["fallback"]["vintage"] = 1066
+        datasets["fire_incidents"]["geography"]["column"] = "ward_name"
+        datasets["housing_asb_complaints"]["geography"]["fallback"] = {"type": "ward", "column": "lsoa_code"}
+
+    errors = [e.split(": ", 1)[1] for e in _errors(_variant(region_dir, "columns", break_it))]
+    for fragment in [
+        "datasets.ed_assaults.geography.column: 'incident_lsoa' is not a column of the dataset",
+        "datasets.ed_assaults.geography.fallback.vintage: must be the boundary year, e.g. 2011, got 1066",
+        "datasets.fire_incidents.geography.column: 'ward_name' holds area codes, so its type must be code",
+        "datasets.housing_asb_complaints.geography.fallback.vintage: is required for wards",
+        "datasets.housing_asb_complaints.geography.fallback.column: must differ from the column it stands in for",
+    ]:
+        assert any(e.startswith(fragment) for e in errors), (fragment, errors)
 
 
 def test_schema_errors_name_the_key_path_and_come_together(region_dir: Path) -> None:
@@ -475,6 +497,23 @@ def test_a_delivery_in_a_period_folder_off_the_cadence_is_refused(plan: DataPlan
         cadence_refusal(plan, monthly, _delivery(monthly.id, str(Month.parse("2021-01").plus(n)))) is None
         for n in range(24)
     )
+
+
+def test_every_rule_of_a_suite_is_stated_once(plan: DataPlan) -> None:
+    """A rule stated twice would report every failing row twice; ED's area and fallback rules once each."""
+    import json
+
+    from csp_audit.quality import suites
+
+    for dataset in plan.datasets.values():
+        stated = [
+            json.dumps([e["type"], e["kwargs"]], sort_keys=True)
+            for e in suites.suite_document(dataset)["expectations"]
+        ]
+        assert len(stated) == len(set(stated)), dataset.id
+    rules = [e["meta"]["rule"] for e in suites.suite_document(plan.datasets["ed_assaults"])["expectations"]]
+    for rule in ("area_code_format", "area_code_in_lookup", "fallback_area_code_format"):
+        assert rules.count(rule) == 1, (rule, rules)
 
 
 def test_the_known_area_rule_runs_as_a_join_never_as_a_list_of_literals(plan: DataPlan) -> None:

@@ -1,5 +1,6 @@
-{#- Counted agency rows spread over LSOAs with the weights for the dataset's geography; each
-    output row carries the method, the share and whether it landed inside the region. -#}
+{#- Counted agency rows spread over LSOAs with the weights for the row's geography (the dataset's,
+    or its fallback's for a row flagged by_fallback); each output row carries the method, the share
+    and whether it landed inside the region. -#}
 select
     c.dataset,
     c.agency,
@@ -17,9 +18,9 @@ select
     w.share as weight,
     w.basis,
     w.area_in_one_partnership,
-    c.count_value * w.share as incidents
+    c.count_value * w.share as incidents,
+    c.by_fallback
 from {{ ref('int_agency_rows_classified') }} as c
-inner join {{ ref('stg_plan__datasets') }} as p on p.dataset = c.dataset
 inner join {{ ref('int_apportionment_weights_normalised') }} as w
-    on w.geography_key = p.geography_key and w.area_code = c.area_code
+    on w.geography_key = c.geography_key and w.area_code = c.area_code
 where c.row_status = 'counted' and c.count_value is not null  -- survey responses are not incidents

@@ -48,6 +48,8 @@ populations as (
         a.partnership_code,
         y.period_start,
         case when count(*) = count(p.population) then sum(p.population) end as population,
+        case when count(*) = count(p.households) then sum(p.households) end as households,
+        case when count(*) = count(p.aged_10_17) then sum(p.aged_10_17) end as aged_10_17,
         min(p.population_year) as first_estimate,
         max(p.population_year) as last_estimate,
         bool_and(p.own_year) as own_year,
@@ -57,6 +59,39 @@ populations as (
     left join {{ ref('int_lsoa_populations_by_year') }} as p
         on p.lsoa_code = a.lsoa_code and p.period_start = y.period_start
     group by a.area_type, a.area_code, a.partnership_code, y.period_start
+),
+
+-- the denominator each dataset and category is rated on beside residents (the most specific pattern)
+denominators as (
+    select c.dataset, c.category, any_value(d.denominator order by length(d.category_like) desc) as denominator
+    from (select distinct dataset, category from yearly) as c
+    inner join {{ ref('rate_denominators') }} as d
+        on d.dataset = c.dataset and c.category ilike d.category_like
+    group by c.dataset, c.category
+),
+
+rated as (
+    select
+        y.*,
+        p.population,
+        p.first_estimate,
+        p.last_estimate,
+        p.own_year,
+        p.undated,
+        coalesce(d.denominator, 'residents') as denominator_kind,
+        case d.denominator
+            when 'households' then p.households
+            when 'aged_10_17' then p.aged_10_17
+            else p.population
+        end as denominator
+    from yearly as y
+    left join populations as p
+        on
+            p.area_type = y.area_type
+            and p.area_code = y.area_code
+            and p.partnership_code = y.partnership_code
+            and p.period_start = y.period_start
+    left join denominators as d on d.dataset = y.dataset and d.category = y.category
 )
 
 select
@@ -73,23 +108,31 @@ select
     cast(y.period_start + interval 1 year - interval 1 day as date) as period_end,
     cast(y.months_covered as integer) as months_covered,
     cast(y.incidents as double) as incidents,
-    cast(p.population as bigint) as population,
-    cast(round(1000.0 * y.incidents / nullif(p.population, 0), 3) as double) as rate_per_1000,
-    cast(case when p.first_estimate = p.last_estimate then p.first_estimate end as integer) as population_year,
+    cast(y.population as bigint) as population,
+    cast(round(1000.0 * y.incidents / nullif(y.population, 0), 3) as double) as rate_per_1000,
+    cast(case when y.first_estimate = y.last_estimate then y.first_estimate end as integer) as population_year,
     case
-        when p.population is null
+        when y.population is null
             then 'not every LSOA of the area has a population (none is set, or the file misses some): no rate'
-        when p.undated then 'one population serves every year (the population file gives no year)'
-        when not p.own_year
+        when y.undated then 'one population serves every year (the population file gives no year)'
+        when not y.own_year
             then
-                'mid-' || p.first_estimate
-                || case when p.last_estimate <> p.first_estimate then '-' || p.last_estimate else '' end
+                'mid-' || y.first_estimate
+                || case when y.last_estimate <> y.first_estimate then '-' || y.last_estimate else '' end
                 || ' estimate, the nearest to this year (no estimate for mid-' || year(y.period_start) || ')'
-    end as population_note
-from yearly as y
-left join populations as p
-    on
-        p.area_type = y.area_type
-        and p.area_code = y.area_code
-        and p.partnership_code = y.partnership_code
-        and p.period_start = y.period_start
+    end as population_note,
+    case y.denominator_kind
+        when 'households' then 'households' when 'aged_10_17' then 'residents aged 10-17' else 'residents'
+    end as rate_denominator,
+    cast(y.denominator as bigint) as denominator,
+    cast(round(1000.0 * y.incidents / nullif(y.denominator, 0), 3) as double) as rate_per_1000_denominator,
+    case
+        when y.denominator is not null then null
+        when y.denominator_kind = 'residents'
+            then 'not every LSOA of the area has a population (none is set, or the file misses some): no rate'
+        else
+            'no ' || case y.denominator_kind when 'households' then 'households' else 'residents aged 10-17' end
+            || ' figure for every LSOA of the area (the population file has no such column, or misses some): '
+            || 'no rate on that denominator; rate_per_1000 is per resident'
+    end as denominator_note
+from rated as y

@@ -1,6 +1,8 @@
 {#- One row per delivery of a plan agency dataset. A loaded one: every row read is counted, a
     duplicate, unlocated, quarantined, or superseded by a corrected re-delivery; and the incidents
-    counted land inside or outside the region (apportionment conserves them). A wholly rejected one:
+    counted land inside or outside the region (apportionment conserves them). rows_placed_by_fallback
+    counts the counted rows placed by the plan's fallback geography (an ED attendance by the patient's
+    home area because the incident location was not coded). A wholly rejected one:
     the rows the gate read (null when the file could not be read as CSV at all), none counted, and
     why (rule, line, detail). -#}
 with rows as (
@@ -12,7 +14,8 @@ with rows as (
         count(*) filter (where row_status = 'unlocated') as rows_unlocated,
         count(*) filter (where row_status = 'quarantined') as rows_quarantined,
         count(*) filter (where row_status = 'superseded') as rows_superseded,
-        coalesce(sum(count_value) filter (where row_status = 'counted'), 0) as incidents_counted
+        coalesce(sum(count_value) filter (where row_status = 'counted'), 0) as incidents_counted,
+        count(*) filter (where row_status = 'counted' and by_fallback) as rows_placed_by_fallback
     from {{ ref('int_agency_rows_classified') }}
     group by all
 ),
@@ -43,7 +46,8 @@ select
     r.rows_superseded,
     cast(r.incidents_counted as double) as incidents_counted,
     round(coalesce(p.incidents_in_region, 0), 6) as incidents_in_region,
-    round(coalesce(p.incidents_outside_region, 0), 6) as incidents_outside_region
+    round(coalesce(p.incidents_outside_region, 0), 6) as incidents_outside_region,
+    r.rows_placed_by_fallback
 from rows as r
 inner join {{ ref('int_deliveries') }} as d using (delivery_sha256)
 left join placed as p using (delivery_sha256)
@@ -67,7 +71,8 @@ select
     0 as rows_superseded,
     0.0 as incidents_counted,
     0.0 as incidents_in_region,
-    0.0 as incidents_outside_region
+    0.0 as incidents_outside_region,
+    0 as rows_placed_by_fallback
 from {{ ref('stg_deliveries__validations') }} as v
 where
     v.outcome = 'rejected'

@@ -310,6 +310,12 @@ _POP_LSOA_RE = re.compile(r"^lsoa\d*cd$", re.IGNORECASE)
 _POP_VALUE_RE = re.compile(r"^(population|pop|persons|all_ages|total|count)(_?\d{2,4})?$")
 _POP_YEAR_RE = re.compile(r"^(year|mid_year|mid_year_estimate|estimate_year)$")
 _INT_RE = re.compile(r"^(\d+|\d{1,3}(,\d{3})+)$")
+# optional denominators beside the residents: households (burglary, ASB) and young people aged 10-17
+# (youth first-time entrants); a blank cell is an LSOA without that figure
+POPULATION_DENOMINATORS: dict[str, re.Pattern[str]] = {
+    "households": re.compile(r"^(households|all_households|hh)(_?\d{2,4})?$"),
+    "aged_10_17": re.compile(r"^(aged|age|ages|population|pop|persons)_10_(to_)?17$"),
+}
 
 
 def _normalise_header(name: str) -> str:
@@ -326,8 +332,10 @@ def read_population(path: Path) -> pd.DataFrame:
     refused with its line number, because a silently dropped or mis-parsed denominator distorts every rate.
     An optional year column (year, mid_year, mid_year_estimate, estimate_year) gives one estimate per
     LSOA and year, so each audit year's rates use their own mid-year estimate; without one, the one
-    figure serves every year. Returns columns lsoa_code (str), population (int64) and year (Int64, null
-    without a year column), sorted by lsoa_code and year.
+    figure serves every year. Optional columns ``households`` and ``aged_10_17`` (residents aged 10-17)
+    give the denominators of rates per household and per young person; a blank cell is an LSOA without
+    that figure. Returns columns lsoa_code (str), population (int64), year (Int64, null without a year
+    column), households and aged_10_17 (Int64, null where not given), sorted by lsoa_code and year.
     """
     table = _read_csv(path)
     lsoa_cols = [i for i, n in enumerate(table.header) if _POP_LSOA_RE.match(n)]
@@ -348,6 +356,16 @@ def read_population(path: Path) -> pd.DataFrame:
     code_idx, value_idx = lsoa_cols[0], value_cols[0]
     year_cols = [i for i, n in enumerate(table.header) if _POP_YEAR_RE.match(_normalise_header(n))]
     year_idx = year_cols[0] if year_cols else None
+    extra_idx: dict[str, int] = {}
+    for name, pattern in POPULATION_DENOMINATORS.items():
+        found = [i for i, n in enumerate(table.header) if pattern.match(_normalise_header(n))]
+        if len(found) > 1:
+            raise GeographyError(
+                f"{table.path}: several {name} columns: {', '.join(table.header[i] for i in found)}"
+            )
+        if found:
+            extra_idx[name] = found[0]
+    extras: dict[str, list[int | None]] = {name: [] for name in extra_idx}
     codes: list[str] = []
     values: list[int] = []
     years: list[int | None] = []
@@ -396,11 +414,23 @@ def read_population(path: Path) -> pd.DataFrame:
         codes.append(code)
         values.append(int(raw.replace(",", "")))
         years.append(year)
+        for name, idx in extra_idx.items():
+            cell = row[idx].strip()
+            if cell and (not _INT_RE.match(cell) or len(cell) > 18):
+                raise GeographyError(
+                    f"{table.path}: line {line}: {name} {cell[:30]!r} for {code} in column {table.header[idx]} "
+                    "is not a non-negative integer (leave it blank where there is no figure)"
+                )
+            extras[name].append(int(cell.replace(",", "")) if cell else None)
     frame = pd.DataFrame(
         {
             "lsoa_code": pd.Series(codes, dtype=str),
             "population": pd.Series(values, dtype="int64"),
             "year": pd.Series(years, dtype="Int64"),
+        }
+        | {
+            name: pd.Series(extras.get(name, [None] * len(codes)), dtype="Int64")
+            for name in POPULATION_DENOMINATORS
         }
     )
     return frame.sort_values(["lsoa_code", "year"], ignore_index=True)

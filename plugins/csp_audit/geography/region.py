@@ -67,6 +67,8 @@ def region_tables(region: Region) -> dict[str, pd.DataFrame]:
                 "lsoa_code": pd.Series(dtype="str"),
                 "population": pd.Series(dtype="int64"),
                 "year": pd.Series(dtype="Int64"),
+                "households": pd.Series(dtype="Int64"),
+                "aged_10_17": pd.Series(dtype="Int64"),
             }
         )
     )

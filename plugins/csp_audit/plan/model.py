@@ -73,8 +73,22 @@ class Column:
 
 @dataclass(frozen=True)
 class Geography:
+    """Where a dataset's rows are: the areas' type and boundary year, and which column holds the code.
+
+    ``column`` is None for the contract's first ``code`` column. ``fallback`` places a row whose
+    ``column`` is blank by another column and geography, and the row is flagged (an ISTV record
+    without a coded incident location is placed by the patient's home postcode district).
+    """
+
     type: str
     vintage: int | None = None
+    column: str | None = None
+    fallback: Geography | None = None
+
+    @property
+    def key(self) -> str:
+        """``lsoa_2011``: the key of the apportionment weights for this geography in the warehouse."""
+        return f"{self.type}_{self.vintage}" if self.vintage else self.type
 
     @property
     def code(self) -> str:
@@ -261,6 +275,13 @@ def _check_region(region: Path, doc: dict[str, Any]) -> tuple[list[tuple[str, st
     return problems, names
 
 
+def _geography(doc: dict[str, Any]) -> Geography:
+    fallback = doc.get("fallback")
+    return Geography(
+        doc["type"], doc.get("vintage"), doc.get("column"), _geography(fallback) if fallback else None
+    )
+
+
 def _build(doc: dict[str, Any], source: Path, region: Path, names: dict[str, str]) -> DataPlan:
     """Turn a validated document into objects; only called when there are no problems left."""
     agencies = {
@@ -279,7 +300,7 @@ def _build(doc: dict[str, Any], source: Path, region: Path, names: dict[str, str
                 Column(c["name"], c["type"], c.get("required", True), c.get("description", ""))
                 for c in d["columns"]
             ),
-            geography=Geography(d["geography"]["type"], d["geography"].get("vintage")),
+            geography=_geography(d["geography"]),
             time_grain=d["time_grain"],
             cadence=d["cadence"],
             due_day=d["due_day"],

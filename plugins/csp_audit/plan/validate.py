@@ -180,7 +180,7 @@ def rule_problems(doc: Any) -> list[Problem]:
         found.extend(_partnership_refs(base, ds.get("partnerships"), ids, agencies))
         found.extend(_sharing_rules(base, ds, ids, agencies))
         found.extend(_time_rules(base, ds, months))
-        found.extend(_geography_rules(base, ds.get("geography")))
+        found.extend(_geography_rules(base, ds.get("geography"), ds.get("columns")))
         found.extend(_column_rules(base, ds.get("columns")))
         found.extend(_landing_rules(base, ds_id, ds, ids, folders))
         if isinstance(ds_id, str) and ID.match(ds_id) and ds_id not in modelled_datasets():
@@ -314,15 +314,42 @@ def _time_rules(base: list[Any], ds: dict[str, Any], months: int | None) -> Iter
             yield key_path(base + ["columns"]), "record-level data needs a date, datetime or month column"
 
 
-def _geography_rules(base: list[Any], geo: Any) -> Iterator[Problem]:
+def _geography_rules(base: list[Any], geo: Any, columns: Any, key: str = "geography") -> Iterator[Problem]:
+    """Boundary years that exist, and ``column``/``fallback.column`` naming code columns of the contract."""
     if not isinstance(geo, dict):
         return
     kind, vintage = geo.get("type"), geo.get("vintage")
-    path = key_path(base + ["geography", "vintage"])
+    path = key_path(base + [key, "vintage"])
     if kind == "lsoa" and vintage not in (2001, 2011, 2021):
         yield path, f"LSOA boundaries exist for the 2001, 2011 and 2021 censuses only, got {shown(vintage)}"
     elif kind == "ward" and vintage is None:
         yield path, "is required for wards (ward boundaries change almost every year)"
+    types = {
+        c["name"]: c.get("type")
+        for c in (columns if isinstance(columns, list) else [])
+        if isinstance(c, dict) and isinstance(c.get("name"), str)
+    }
+    column = geo.get("column")
+    if isinstance(column, str) and types:
+        if column not in types:
+            yield key_path(base + [key, "column"]), f"{column!r} is not a column of the dataset"
+        elif types[column] != "code":
+            yield key_path(base + [key, "column"]), f"{column!r} holds area codes, so its type must be code"
+    fallback = geo.get("fallback")
+    if isinstance(fallback, dict):
+        sub = f"{key}.fallback"
+        yield from _geography_rules(base, fallback, columns, sub)
+        if fallback.get("column") == column or (
+            column is None and fallback.get("column") == _first_code(columns)
+        ):
+            yield key_path(base + [sub, "column"]), "must differ from the column it stands in for"
+
+
+def _first_code(columns: Any) -> Any:
+    """The column a geography without ``column`` reads: the contract's first column of type code."""
+    codes = (c.get("name") for c in (columns if isinstance(columns, list) else []) if isinstance(c, dict)
+             and c.get("type") == "code")  # fmt: skip
+    return next(codes, None)
 
 
 def _column_rules(base: list[Any], columns: Any) -> Iterator[Problem]:

@@ -42,8 +42,15 @@ TEMPORAL = ("month", "date", "datetime")
 
 
 def area_column(dataset: Dataset) -> Column | None:
-    """The column holding the dataset's area code: the first column of type ``code``."""
-    return next((c for c in dataset.columns if c.type == "code"), None)
+    """The column holding the dataset's area code: the geography's ``column``, else the first ``code`` one."""
+    named = dataset.geography.column
+    return next((c for c in dataset.columns if (c.name == named if named else c.type == "code")), None)
+
+
+def fallback_area_column(dataset: Dataset) -> Column | None:
+    """The column that places a row whose area column is blank (the geography's ``fallback``), if any."""
+    fallback = dataset.geography.fallback
+    return next((c for c in dataset.columns if fallback and c.name == fallback.column), None)
 
 
 def period_column(dataset: Dataset) -> Column | None:
@@ -162,6 +169,24 @@ def suite_config(dataset: Dataset) -> dict[str, Any]:
                     "area_code_in_lookup",
                     f"The code must exist in the lookup for {dataset.geography.label}; "
                     "a code of another vintage cannot be placed.",
+                ),
+            }
+        )
+    fallback = fallback_area_column(dataset)
+    if fallback is not None and dataset.geography.fallback is not None:
+        # a warning, not a quarantine: the row may well be placed by its area column
+        exps.append(
+            {
+                "type": "expect_column_values_to_match_regex",
+                "kwargs": {
+                    "column": fallback.name,
+                    "regex": AREA_PATTERNS.get(dataset.geography.fallback.type, ONS_CODE),
+                },
+                "meta": _meta(
+                    "warning",
+                    "fallback_area_code_format",
+                    "Fallback area codes must have the contract's format; a row without its area code "
+                    "and with a malformed fallback cannot be placed.",
                 ),
             }
         )

@@ -34,7 +34,13 @@ from csp_audit.plan.periods import CADENCE_MONTHS, Month
 from csp_audit.progress import Bar, progress
 from csp_audit.quality import batch as batches
 from csp_audit.quality import data_docs, gx_duckdb, suites
-from csp_audit.quality.contract_suites import BATCH_FILE, area_column, period_column, period_regex
+from csp_audit.quality.contract_suites import (
+    BATCH_FILE,
+    area_column,
+    fallback_area_column,
+    period_column,
+    period_regex,
+)
 from csp_audit.quality.findings import FileFindings, Finding, attribute
 from csp_audit.quality.strict_csv import CsvFile, FileRejected, quote_ident, read_files
 from csp_audit.sources import police_uk
@@ -130,6 +136,7 @@ class _Gate:
         self.header = list(police_uk.HEADER) if self.police else [c.name for c in dataset.columns]
         self.rule_prefix = police_uk.FORMAT if self.police else "contract"
         self.area = area_column(dataset)
+        self.fallback = fallback_area_column(dataset)  # places a row whose area column is blank
         # a suite of an earlier version checks dates against a per-batch parameter: one period per batch
         # (suites now read whether a row's date lies in its delivery's period from a column)
         self.per_period = '"$PARAMETER": "period_regex"' in json.dumps(self.document)
@@ -205,7 +212,10 @@ class _Gate:
             )
             con.executemany("insert into files values (?, ?, ?)", [[i, todo[i].period, self.period_regex(todo[i].period)]
                                                                    for i in read])  # fmt: skip
-            located = f"count({quote_ident(self.area.name)})" if self.area is not None else "0"
+            located = "0"
+            if self.area is not None:  # a row is located by its area code or, failing that, its fallback
+                codes = [self.area] + ([self.fallback] if self.fallback is not None else [])
+                located = f"count(coalesce({', '.join(f'nullif({quote_ident(c.name)}, {chr(39) * 2})' for c in codes)}))"
             for index, rows, with_area in con.execute(
                 f"select _file, count(*), {located} from {records} group by _file"  # noqa: S608 - generated
             ).fetchall():

@@ -283,6 +283,15 @@ def _agency_markdown(request: AgencyRequest) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _area_level(ds: Dataset) -> str:
+    """``LSOA (2011 boundaries), in incident_lsoa_code; where blank: Postcode district, in ...``."""
+    geo = ds.geography
+    text = geo.label + (f", in {geo.column}" if geo.column else "")
+    if geo.fallback is not None:
+        text += f"; where that is blank, {geo.fallback.label} in {geo.fallback.column}"
+    return text
+
+
 def _dataset_section(request: AgencyRequest, asked: DatasetRequest) -> list[str]:
     ds = asked.dataset
     lines = [
@@ -292,7 +301,7 @@ def _dataset_section(request: AgencyRequest, asked: DatasetRequest) -> list[str]
         "",
         f"- **For:** {', '.join(_md(request.partnership_label(c)) for c in asked.partnerships)}",
         f"- **File format:** {ds.format.upper()}, one file per delivery",
-        f"- **Area level:** {_md(ds.geography.label)}",
+        f"- **Area level:** {_md(_area_level(ds))}",
         f"- **Detail:** {GRAIN_LABELS[ds.time_grain]}",
         f"- **How often:** {CADENCE_LABELS[ds.cadence]}, due on day {ds.due_day} of the month after the "
         "period it covers",

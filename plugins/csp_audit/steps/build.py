@@ -62,9 +62,9 @@ def plan_tables(plan: DataPlan) -> dict[str, pd.DataFrame]:
                 "dataset": d.id,
                 "geography": d.geography.type,
                 "geography_vintage": d.geography.vintage,
-                "geography_key": f"{d.geography.type}_{d.geography.vintage}"
-                if d.geography.vintage
-                else d.geography.type,
+                "geography_key": d.geography.key,
+                # a row without its area code is placed by the fallback geography, flagged
+                "fallback_geography_key": d.geography.fallback.key if d.geography.fallback else None,
                 "time_grain": d.time_grain,
                 "cadence": d.cadence,
                 "sharing_level": d.sharing.level,
@@ -73,7 +73,7 @@ def plan_tables(plan: DataPlan) -> dict[str, pd.DataFrame]:
             }
             for d in plan.datasets.values()
         ]
-    ).astype({"geography_vintage": "Int64", "min_cell_size": "Int64"})
+    ).astype({"geography_vintage": "Int64", "min_cell_size": "Int64", "fallback_geography_key": "string"})
     agencies = pd.DataFrame(
         [{"agency": a.id, "agency_name": a.name, "agency_type": a.type} for a in plan.agencies.values()],
         columns=["agency", "agency_name", "agency_type"],
