@@ -41,7 +41,7 @@ demo: venv pyc
 ## make test: lint, unit tests, integration tests on the real engines and the real data in ../shared
 TEST_WORKERS ?= 2
 test: venv lint pyc
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit

@@ -7,6 +7,7 @@ process (the same path a user takes), with this environment.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -57,20 +58,39 @@ def run_cli(
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default demo region run once through the CLI; returns its output folder.
+    """The default demo region run once through the CLI; returns this worker's copy of its output folder.
 
-    ``CSP_AUDIT_TEST_DEMO_FROM`` (local development only) names a finished ``csp-audit demo --out``
-    folder to copy instead of running the demo again; its ``demo.log`` is the saved console output.
+    The demo is run once per session: the first xdist worker to need it runs it under the workers'
+    shared base folder (the others wait on a lock), and every worker then works on a copy of its own,
+    so the demo's modules can run on both workers and a test that re-runs or publishes on its copy
+    never locks another worker's warehouse. Its files name their paths relative to their roots, so a
+    copy is the same demo. ``CSP_AUDIT_TEST_DEMO_FROM`` (local development only) names a finished
+    ``csp-audit demo --out`` folder to copy instead; its ``demo.log`` is the saved console output.
     """
     out = tmp_path_factory.mktemp("demo")
-    reuse = os.environ.get("CSP_AUDIT_TEST_DEMO_FROM")
-    if reuse:
-        shutil.copytree(reuse, out, dirs_exist_ok=True, symlinks=True)
-        return out
-    proc = run_cli("demo", "--out", str(out))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (out / "demo.log").write_text(proc.stdout)
+    source = Path(os.environ.get("CSP_AUDIT_TEST_DEMO_FROM") or _demo_built_once(tmp_path_factory))
+    shutil.copytree(source, out, dirs_exist_ok=True, symlinks=True)
     return out
+
+
+def _demo_built_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's output folder, run by whichever worker gets here first (a failed run fails every worker)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    built, done, failed = shared / "demo-built", shared / "demo-built.done", shared / "demo-built.failed"
+    with open(shared / "demo-built.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if failed.is_file():
+            pytest.fail(f"the shared demo run failed on another worker:\n{failed.read_text()}")
+        if not done.is_file():
+            shutil.rmtree(built, ignore_errors=True)
+            proc = run_cli("demo", "--out", str(built))
+            if proc.returncode != 0:
+                failed.write_text(proc.stdout[-3000:] + proc.stderr[-3000:])
+                pytest.fail(f"csp-audit demo exited {proc.returncode}:\n{failed.read_text()}")
+            (built / "demo.log").write_text(proc.stdout)
+            done.touch()
+    return built
 
 
 @pytest.fixture(scope="session")
@@ -113,23 +133,47 @@ sources:
     return out
 
 
-# The session runs, each made once on the worker whose group uses it: the demo's tests and the real
-# data's tests are separate groups, so the two runs are made on different workers at the same time.
-SHARED_RUNS = {"demo_run": "shared-demo-run", "plan_run": "shared-demo-run", "real_run": "shared-real-run"}
+# The real data's run is made once, on the worker whose group uses it: its tests are one group. The demo
+# is made once per session for all workers (demo_run), so its modules are groups of their own.
+SHARED_RUNS = {"real_run": "shared-real-run"}
 # Modules whose tests each cost minutes on top of a cheap module fixture: their tests are spread over the
 # workers (the fixture is then made once per worker) rather than kept together on one.
 SPREAD_MODULES = {"tests/integration/test_faults.py"}
+# The costliest groups, costliest first (measured: `make test` prints the slowest tests), so the long
+# ones start first and the many short ones fill in at the end rather than one long group running alone;
+# the first makes the demo (about 3 minutes) while the other worker starts the next ones.
+COSTLIEST_FIRST = (
+    "tests/integration/test_packs.py",
+    "tests/integration/test_real_topology.py",
+    "tests/integration/test_incremental_build.py",
+    "tests/integration/test_plan_pipeline.py",
+    "tests/integration/test_bench_smoke.py",
+    "tests/integration/test_delivery_identity.py",
+    "tests/integration/test_publish_smtp.py",
+    "tests/integration/test_faults.py",
+    "shared-real-run",
+    "tests/integration/test_bad_input_corpus.py",
+    "tests/integration/test_bad_deliveries.py",
+    "tests/integration/test_assessment.py",
+    "tests/integration/test_incomplete_data.py",
+    "tests/integration/test_lsoa_vintages.py",
+    "tests/integration/test_fact_gate.py",
+    "tests/integration/test_census_restatement.py",
+    "tests/integration/test_strategy_marts.py",
+    "tests/integration/test_audit_marts.py",
+)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep expensive set-up on one worker when tests run in parallel (`make test`: pytest-xdist).
+    """Group and order the tests for parallel runs (`make test`: pytest-xdist with ``--dist loadgroup``).
 
-    With ``--dist loadgroup`` the tests of a group run on the same worker. Every test that uses a
-    session run (the demo, the real data) is in that run's group, so each run is made once (a module
-    using both would make the second run twice: keep them apart); every other module is its own
-    group, so its module-scoped fixtures are made once too, except the modules of SPREAD_MODULES,
-    whose tests are groups of their own.
+    The tests of a group run on the same worker. Every test that uses the real data's run is in its
+    group, so the run is made once (a module using it and another group's run would make one twice: keep
+    them apart); every other module is its own group, so its module-scoped fixtures are made once too,
+    except the modules of SPREAD_MODULES, whose tests are groups of their own (kept next to each other,
+    so a worker that takes several runs them in a row on one module fixture). Groups are then ordered
+    costliest first (COSTLIEST_FIRST; the rest keep their order).
     """
 
     def module(item: pytest.Item) -> str:
@@ -140,6 +184,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, group in SHARED_RUNS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 shared.setdefault(module(item), group)
+    rank: dict[str, int] = {}
     for item in items:
         if module(item) in shared:
             group = shared[module(item)]
@@ -148,3 +193,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         else:
             group = module(item)
         item.add_marker(pytest.mark.xdist_group(group))
+        key = shared.get(module(item), module(item))
+        rank[item.nodeid] = COSTLIEST_FIRST.index(key) if key in COSTLIEST_FIRST else len(COSTLIEST_FIRST)
+    items.sort(key=lambda item: rank[item.nodeid])
