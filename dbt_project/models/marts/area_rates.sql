@@ -17,6 +17,7 @@
 ) }}
 
 -- depends_on: {{ ref('int_incidents_harmonised') }}
+{%- set no_population = 'not every LSOA of the area has a population (none is set, or the file misses some): no rate' %}
 
 with yearly as (
     select
@@ -78,7 +79,9 @@ rated as (
         p.last_estimate,
         p.own_year,
         p.undated,
-        coalesce(d.denominator, 'residents') as denominator_kind,
+        case d.denominator
+            when 'households' then 'households' when 'aged_10_17' then 'residents aged 10-17' else 'residents'
+        end as rate_denominator,
         case d.denominator
             when 'households' then p.households
             when 'aged_10_17' then p.aged_10_17
@@ -112,8 +115,7 @@ select
     cast(round(1000.0 * y.incidents / nullif(y.population, 0), 3) as double) as rate_per_1000,
     cast(case when y.first_estimate = y.last_estimate then y.first_estimate end as integer) as population_year,
     case
-        when y.population is null
-            then 'not every LSOA of the area has a population (none is set, or the file misses some): no rate'
+        when y.population is null then '{{ no_population }}'
         when y.undated then 'one population serves every year (the population file gives no year)'
         when not y.own_year
             then
@@ -121,17 +123,14 @@ select
                 || case when y.last_estimate <> y.first_estimate then '-' || y.last_estimate else '' end
                 || ' estimate, the nearest to this year (no estimate for mid-' || year(y.period_start) || ')'
     end as population_note,
-    case y.denominator_kind
-        when 'households' then 'households' when 'aged_10_17' then 'residents aged 10-17' else 'residents'
-    end as rate_denominator,
+    y.rate_denominator,
     cast(y.denominator as bigint) as denominator,
     cast(round(1000.0 * y.incidents / nullif(y.denominator, 0), 3) as double) as rate_per_1000_denominator,
     case
         when y.denominator is not null then null
-        when y.denominator_kind = 'residents'
-            then 'not every LSOA of the area has a population (none is set, or the file misses some): no rate'
+        when y.rate_denominator = 'residents' then '{{ no_population }}'
         else
-            'no ' || case y.denominator_kind when 'households' then 'households' else 'residents aged 10-17' end
+            'no ' || y.rate_denominator
             || ' figure for every LSOA of the area (the population file has no such column, or misses some): '
             || 'no rate on that denominator; rate_per_1000 is per resident'
     end as denominator_note

@@ -212,10 +212,10 @@ class _Gate:
             )
             con.executemany("insert into files values (?, ?, ?)", [[i, todo[i].period, self.period_regex(todo[i].period)]
                                                                    for i in read])  # fmt: skip
-            located = "0"
-            if self.area is not None:  # a row is located by its area code or, failing that, its fallback
-                codes = [self.area] + ([self.fallback] if self.fallback is not None else [])
-                located = f"count(coalesce({', '.join(f'nullif({quote_ident(c.name)}, {chr(39) * 2})' for c in codes)}))"
+            # a row is located by its area code or, failing that, its fallback's (a blank code is none)
+            codes = [] if self.area is None else [c for c in (self.area, self.fallback) if c is not None]
+            blank_as_null = [f"nullif({quote_ident(c.name)}, '')" for c in codes]
+            located = f"count(coalesce({', '.join(blank_as_null)}))" if codes else "0"
             for index, rows, with_area in con.execute(
                 f"select _file, count(*), {located} from {records} group by _file"  # noqa: S608 - generated
             ).fetchall():
